@@ -1,0 +1,91 @@
+"""The `agora` command. Each subcommand imports what it needs lazily."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from world.config import load_config
+    from world.logs import setup_logging
+    from world.net.server import run_server
+
+    cfg = load_config(args.config, host=args.host, port=args.port, data=args.data, world=args.world,
+                      tick_hz=args.tick_hz, log_json=True if args.log_json else None)
+    setup_logging(args.log_level, cfg.log_json)
+    try:
+        asyncio.run(run_server(cfg))
+    except OSError as exc:
+        print(f"agora serve: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from world.config import load_config
+    from world.store import Store
+
+    cfg = load_config(args.config, data=args.data)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(cfg.db_path, synchronous=cfg.synchronous)
+    try:
+        if args.action == "create-token":
+            uid, token = store.create_user(args.name, "desktop", role=args.role)
+            store.audit(None, "create_token", uid, f'{{"role": "{args.role}"}}')
+            print(f"user {uid} ({args.name}, {args.role}); token:", file=sys.stderr)
+            print(token)
+        elif args.action == "audit":
+            for e in store.audit_log(args.limit):
+                print(f"{e.id}\t{e.ts}\tactor={e.actor}\t{e.action}\ttarget={e.target}\t{e.detail}")
+    finally:
+        store.close()
+    return 0
+
+
+def _bots(args: argparse.Namespace) -> int:
+    from client import load
+
+    return load.run(args) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="agora", description="Agora shared 3D/VR social spaces")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the world server")
+    s.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=None, help="TCP port (default 8765; 0 = any free port)")
+    s.add_argument("--data", default=None, help="data directory for the SQLite store (default ./agora-data)")
+    s.add_argument("--world", default=None, help="world name in assets/worlds or a .toml path (default plaza)")
+    s.add_argument("--tick-hz", type=int, default=None, help="simulation rate (default 30)")
+    s.add_argument("--config", default=None, help="TOML file with Config fields")
+    s.add_argument("--log-level", default="INFO")
+    s.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")
+    s.set_defaults(func=_serve)
+
+    a = sub.add_parser("admin", help="administration on the data directory")
+    a.add_argument("action", choices=["create-token", "audit"])
+    a.add_argument("--data", default=None)
+    a.add_argument("--config", default=None)
+    a.add_argument("--name", default="admin", help="display name of the new account")
+    a.add_argument("--role", default="admin", choices=["admin", "moderator", "member"])
+    a.add_argument("--limit", type=int, default=50)
+    a.set_defaults(func=_admin)
+
+    b = sub.add_parser("bots", help="run headless bots against a server (load and smoke tests)")
+    from client import load
+    load.add_arguments(b)
+    b.set_defaults(func=_bots)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

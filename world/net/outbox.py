@@ -1,0 +1,98 @@
+"""Per-connection send queue: reliable messages in order, one snapshot slot where the newest wins.
+
+A slow client only ever delays its own writer task. Reliable messages (chat,
+enter/leave, acks, errors) are never dropped silently: if too many pile up the
+connection is closed with 4004 "too_slow". Snapshots are replaced in place, so a
+slow reader gets the newest state rather than a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from world.protocol import CLOSE, encode
+
+
+class Outbox:
+    def __init__(self, conn: ServerConnection, max_reliable: int) -> None:
+        self.conn = conn
+        self.max_reliable = max_reliable
+        self.reliable: deque[bytes] = deque()
+        self.snapshot: bytes | None = None
+        self.wake = asyncio.Event()
+        self.closing: tuple[int, str] | None = None
+        self.closed = False
+        self.send_started: float | None = None   # monotonic time the current send began
+        self.sent_frames = 0
+        self.sent_bytes = 0
+        self.snapshots_dropped = 0
+
+    # -- the Sink interface used by world.space ---------------------------------------------
+    def send(self, msg: dict[str, Any]) -> None:
+        self.send_frame(encode(msg))
+
+    def send_frame(self, frame: bytes) -> None:
+        if self.closed or self.closing:
+            return
+        self.reliable.append(frame)
+        if len(self.reliable) > self.max_reliable:
+            self.reliable.clear()
+            self.close(CLOSE["too_slow"], "send queue overflow: client reads too slowly")
+        self.wake.set()
+
+    def send_snapshot(self, frame: bytes) -> None:
+        if self.closed or self.closing:
+            return
+        if self.snapshot is not None:
+            self.snapshots_dropped += 1
+        self.snapshot = frame
+        self.wake.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Flush what is queued, then close with `code`."""
+        if self.closing is None and not self.closed:
+            self.closing = (code, reason[:120])
+            self.wake.set()
+
+    # -- writer task ----------------------------------------------------------------------------
+    def stalled_for(self, now: float) -> float:
+        return 0.0 if self.send_started is None else now - self.send_started
+
+    async def _send(self, frame: bytes) -> None:
+        self.send_started = time.monotonic()
+        await self.conn.send(frame)
+        self.send_started = None
+        self.sent_frames += 1
+        self.sent_bytes += len(frame)
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                while self.reliable:
+                    await self._send(self.reliable.popleft())
+                if self.snapshot is not None and not self.closing:
+                    frame, self.snapshot = self.snapshot, None
+                    await self._send(frame)
+                if self.closing is not None and not self.reliable:
+                    code, reason = self.closing
+                    await self.conn.close(code, reason)
+                    return
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+
+    def abort(self) -> None:
+        """Drop the TCP connection now (the peer stopped reading)."""
+        self.closed = True
+        transport = getattr(self.conn, "transport", None)
+        if transport is not None:
+            transport.abort()

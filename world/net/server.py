@@ -1,0 +1,289 @@
+"""The asyncio WebSocket shell around the realm: handshake, read loop, writer, tick, stats.
+
+Everything here is I/O: decoding, validation and meaning live in world.protocol
+and world.space. One writer task per connection means a slow client only ever
+waits on itself; the tick runs on a fixed step and never awaits a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import deque
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from world.config import Config
+from world.logs import event
+from world.net.limits import Limits
+from world.net.outbox import Outbox
+from world.protocol import CLOSE, ProtocolError, decode_client
+from world.protocol import messages as m
+from world.space.realm import Realm, Refusal
+from world.space.space import warm_up
+from world.space.world_def import load_world
+from world.store import AsyncStore
+
+
+class TickStats:
+    """Recent tick durations (ms) for p50/p99 reporting."""
+
+    def __init__(self, keep: int = 3000) -> None:
+        self.samples: deque[float] = deque(maxlen=keep)
+        self.count = 0
+        self.overruns = 0
+
+    def add(self, ms: float, budget_ms: float) -> None:
+        self.samples.append(ms)
+        self.count += 1
+        if ms > budget_ms:
+            self.overruns += 1
+
+    def summary(self) -> dict[str, float]:
+        if not self.samples:
+            return {"tick_p50_ms": 0.0, "tick_p99_ms": 0.0, "tick_max_ms": 0.0}
+        a = np.fromiter(self.samples, dtype=np.float64)
+        return {"tick_p50_ms": round(float(np.percentile(a, 50)), 3),
+                "tick_p99_ms": round(float(np.percentile(a, 99)), 3),
+                "tick_max_ms": round(float(a.max()), 3)}
+
+
+class WorldServer:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = AsyncStore.open(str(cfg.db_path), synchronous=cfg.synchronous)
+        self.realm = Realm(cfg, self.store, load_world(cfg.world))
+        self.outboxes: set[Outbox] = set()
+        self.ticks = TickStats()
+        self.started = time.monotonic()
+        self.connections_total = 0
+        self.errors_sent = 0
+        self._server: Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self.port = cfg.port
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        warm_up(self.realm.default_world, cfg)
+        event("kernels_ready", seconds=round(time.perf_counter() - t0, 3))
+        self.store.start()
+        self._server = await serve(
+            self._handler, cfg.host, cfg.port, compression=None, max_size=cfg.transport_max_frame,
+            max_queue=64, open_timeout=cfg.hello_timeout, ping_interval=cfg.ping_interval,
+            ping_timeout=cfg.ping_timeout, close_timeout=cfg.close_timeout, write_limit=cfg.write_limit,
+            process_request=self._http, server_header="agora/0.1")
+        sock = next(iter(self._server.sockets))
+        self.port = sock.getsockname()[1]
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._tick_loop(), name="tick"),
+                       loop.create_task(self._housekeeping(), name="housekeeping")]
+        event("listen", url=self.url, world=self.realm.default_world.name, data=str(cfg.data_dir),
+              tick_hz=cfg.tick_hz, pid=os.getpid())
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.cfg.host}:{self.port}"
+
+    async def stop(self, reason: str = "server shutting down") -> None:
+        """Close every client with 1001, save positions, flush and close the store."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.realm.shutdown(reason)
+        if self._server is not None:
+            self._server.close(close_connections=False)
+            # Give writers a moment to flush their close frames, then drop what is left.
+            deadline = time.monotonic() + self.cfg.close_timeout
+            while any(not o.closed for o in self.outboxes) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+        await self.store.close()
+        event("stopped", reason=reason)
+
+    # -- HTTP side door: health and stats ---------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        realm = self.realm
+        return {
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "clients": len(realm.sessions), "connections_total": self.connections_total,
+            "spaces": {s.id: s.population() for s in realm.all_spaces()},
+            "ticks": self.ticks.count, "tick_overruns": self.ticks.overruns, **self.ticks.summary(),
+            "snapshots_dropped": sum(o.snapshots_dropped for o in self.outboxes),
+            "errors_sent": self.errors_sent, "store": self.store.stats._asdict(),
+        }
+
+    def _http(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path == "/stats":
+            resp = conn.respond(HTTPStatus.OK, json.dumps(self.stats()) + "\n")
+            resp.headers["Content-Type"] = "application/json"
+            return resp
+        if request.path == "/health":
+            return conn.respond(HTTPStatus.OK, "ok\n")
+        return None
+
+    # -- the tick ---------------------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        dt = 1.0 / self.cfg.tick_hz
+        budget_ms = dt * 1000.0
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            t0 = time.perf_counter()
+            try:
+                self.realm.tick(dt)
+            except Exception:
+                event("tick_failed", level=40, exc_info=True)
+            self.ticks.add((time.perf_counter() - t0) * 1000.0, budget_ms)
+            next_at += dt
+            delay = next_at - loop.time()
+            if delay < -0.25:          # fell far behind (e.g. suspended): don't try to catch up
+                next_at = loop.time()
+                delay = 0.0
+            await asyncio.sleep(max(0.0, delay))
+
+    async def _housekeeping(self) -> None:
+        """Presence batches (1 s), stalled-writer watchdog, periodic position saves and stats logs."""
+        last_save = last_stats = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            try:
+                self.realm.flush_presence()
+                for o in list(self.outboxes):
+                    if o.stalled_for(now) > self.cfg.stall_timeout:
+                        event("client_too_slow", stalled_s=round(o.stalled_for(now), 1))
+                        o.abort()
+                if now - last_save >= self.cfg.position_save_s:
+                    last_save = now
+                    await self.realm.save_positions()
+                if now - last_stats >= self.cfg.stats_every_s:
+                    last_stats = now
+                    s = self.stats()
+                    event("stats", clients=s["clients"], tick_p50_ms=s["tick_p50_ms"],
+                          tick_p99_ms=s["tick_p99_ms"], tick_max_ms=s["tick_max_ms"],
+                          overruns=s["tick_overruns"], snapshots_dropped=s["snapshots_dropped"])
+            except Exception:
+                event("housekeeping_failed", level=40, exc_info=True)
+
+    # -- one connection ---------------------------------------------------------------------------
+    def _error(self, outbox: Outbox, code: str, msg: str, rid: int | None = None,
+               field: str | None = None) -> None:
+        self.errors_sent += 1
+        outbox.send(m.error(code, msg, rid, field))
+
+    async def _handler(self, conn: ServerConnection) -> None:
+        if self._stopping.is_set():
+            await conn.close(CLOSE["going_away"], "server shutting down")
+            return
+        self.connections_total += 1
+        outbox = Outbox(conn, self.cfg.outbox_max)
+        self.outboxes.add(outbox)
+        writer = asyncio.get_running_loop().create_task(outbox.run())
+        session = None
+        try:
+            session = await self._handshake(conn, outbox)
+            if session is not None:
+                await self._read_loop(conn, outbox, session)
+        except ConnectionClosed:
+            pass
+        finally:
+            if session is not None:
+                await self.realm.leave(session)
+            if not outbox.closing and not outbox.closed:
+                outbox.close(CLOSE["normal"], "bye")
+            try:
+                await asyncio.wait_for(writer, self.cfg.close_timeout + 1)
+            except (asyncio.TimeoutError, ConnectionClosed):
+                writer.cancel()
+            self.outboxes.discard(outbox)
+
+    async def _handshake(self, conn: ServerConnection, outbox: Outbox):
+        try:
+            frame = await asyncio.wait_for(conn.recv(), self.cfg.hello_timeout)
+        except asyncio.TimeoutError:
+            self._error(outbox, "not_ready", "no hello within the handshake timeout")
+            outbox.close(CLOSE["hello_timeout"], "hello timeout")
+            return None
+        try:
+            msg = decode_client(frame)
+        except ProtocolError as exc:
+            self._error(outbox, exc.code, exc.msg, field=exc.field)
+            outbox.close(CLOSE["bad_hello"], "first message must be a valid hello")
+            return None
+        if not isinstance(msg, m.Hello):
+            self._error(outbox, "not_ready", "send hello first")
+            outbox.close(CLOSE["bad_hello"], "first message must be hello")
+            return None
+        try:
+            return await self.realm.join(msg, outbox)
+        except Refusal as exc:
+            self._error(outbox, exc.code, exc.msg)
+            outbox.close(CLOSE[exc.close or "bad_hello"], exc.code)
+            return None
+        except Exception:
+            event("join_failed", level=40, exc_info=True)
+            self._error(outbox, "internal", "the server failed to admit you")
+            outbox.close(CLOSE["internal"], "internal error")
+            return None
+
+    async def _read_loop(self, conn: ServerConnection, outbox: Outbox, session) -> None:
+        cfg = self.cfg
+        limits = Limits({"input": cfg.rate_input, "chat": cfg.rate_chat, "request": cfg.rate_request},
+                        cfg.strikes, cfg.rate_errors_shown)
+        realm = self.realm
+        async for frame in conn:
+            if not session.alive:
+                break
+            try:
+                msg = decode_client(frame)
+            except ProtocolError as exc:
+                self._error(outbox, exc.code, exc.msg, field=exc.field)
+                if not limits.strike():
+                    outbox.close(CLOSE["abuse"], "too many malformed messages")
+                    break
+                continue
+            rid = getattr(msg, "rid", None)
+            if not limits.allow(m.RATE_CLASS[msg.TYPE]):
+                if limits.show_error():
+                    self._error(outbox, "rate_limited", f"too many {m.RATE_CLASS[msg.TYPE]} messages", rid)
+                if not limits.strike():
+                    outbox.close(CLOSE["abuse"], "rate limits exceeded persistently")
+                    break
+                continue
+            try:
+                await realm.handle(session, msg)
+            except Refusal as exc:
+                self._error(outbox, exc.code, exc.msg, rid)
+            except Exception:
+                event("handler_failed", level=40, exc_info=True, type=msg.TYPE, user=session.user)
+                self._error(outbox, "internal", "the server failed to process this message", rid)
+
+
+async def run_server(cfg: Config) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down cleanly."""
+    import signal
+
+    server = WorldServer(cfg)
+    await server.start()
+    print(f"Agora listening on {server.url}  (world {cfg.world}, data {cfg.data_dir})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,268 @@
+"""The realm: every space and instance, every session, presence, and message dispatch.
+
+Inputs arrive here already validated (world.protocol); the realm decides what they
+mean, asks the store to commit what must not be lost, and answers through each
+session's Sink. No sockets here: the same code serves people, bots and agents.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Awaitable, Callable
+
+from world.config import Config
+from world.logs import event
+from world.protocol import CLOSE, PROTOCOL_VERSION
+from world.protocol import messages as m
+from world.space.session import Session, Sink
+from world.space.space import Space
+from world.space.world_def import World, WorldError, load_world
+from world.store import AsyncStore, StoreError
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Refusal(Exception):
+    """A request the realm answers with a coded error (and, for joins, a close code)."""
+
+    def __init__(self, code: str, msg: str, close: str | None = None) -> None:
+        super().__init__(msg)
+        self.code, self.msg, self.close = code, msg, close
+
+
+class Realm:
+    def __init__(self, cfg: Config, store: AsyncStore, default_world: World) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.default_world = default_world
+        self.worlds: dict[str, World] = {default_world.name: default_world}
+        self.spaces: dict[str, list[Space]] = {}
+        self.sessions: dict[int, Session] = {}          # user id -> live session
+        self._presence_on: dict[int, dict[str, Any]] = {}
+        self._presence_off: set[int] = set()
+        from world.space import chat, groups, moderation   # handlers, by message type
+        self.handlers: dict[type, Callable[[Realm, Session, Any], Awaitable[None]]] = {
+            m.Chat: chat.handle_chat, m.History: chat.handle_history, m.Emote: chat.handle_emote,
+            m.Group: groups.handle_group, m.Mod: moderation.handle_mod, m.Block: moderation.handle_block,
+            m.Who: self._handle_who, m.Ping: self._handle_ping, m.Move: self._handle_move,
+            m.Pose: self._handle_pose,
+        }
+
+    # -- spaces -----------------------------------------------------------------------------------
+    def world(self, name: str) -> World:
+        if name not in self.worlds:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise Refusal("unknown_space", f"no world named {name!r}", close="unknown_space")
+            try:
+                self.worlds[name] = load_world(name)
+            except WorldError:
+                raise Refusal("unknown_space", f"no world named {name!r}", close="unknown_space") from None
+        return self.worlds[name]
+
+    def all_spaces(self) -> list[Space]:
+        return [s for group in self.spaces.values() for s in group]
+
+    def place_in(self, requested: str | None, saved_world: str | None) -> Space:
+        """Choose the instance for a joining user: a named instance, else one with room, else a new one."""
+        wanted_instance = None
+        if requested:
+            world_name, _, inst = requested.partition("#")
+            if inst:
+                if not inst.isdigit():
+                    raise Refusal("unknown_space", f"bad instance {requested!r}", close="unknown_space")
+                wanted_instance = int(inst)
+        else:
+            world_name = saved_world if saved_world in self.worlds else self.default_world.name
+        world = self.world(world_name)
+        instances = self.spaces.setdefault(world.name, [])
+        if wanted_instance is not None:
+            for space in instances:
+                if space.instance == wanted_instance and space.has_room():
+                    return space
+        for space in instances:
+            if space.has_room():
+                return space
+        if len(instances) >= self.cfg.max_instances:
+            raise Refusal("full", f"every instance of {world.name} is full", close="full")
+        number = max((s.instance for s in instances), default=0) + 1
+        space = Space(world, number, self.cfg)
+        instances.append(space)
+        event("space_open", space=space.id, capacity=space.capacity)
+        return space
+
+    # -- joining and leaving ----------------------------------------------------------------------
+    async def join(self, hello: m.Hello, sink: Sink) -> Session:
+        """Authenticate or create the user, place the avatar, send `welcome` and what waited offline."""
+        if hello.v != PROTOCOL_VERSION:
+            raise Refusal("bad_version", f"server speaks protocol v{PROTOCOL_VERSION}", close="bad_hello")
+        store = self.store
+        token, resumed = hello.token, False
+        if token:
+            user = await store.call("user_by_token", token)
+            if user is None:
+                raise Refusal("bad_token", "unknown session token", close="bad_token")
+            resumed = True
+            if user.name != hello.name:
+                await store.call("set_name", user.id, hello.name)
+        else:
+            uid, token = await store.call("create_user", hello.name, hello.kind)
+            user = await store.call("get_user", uid)
+        if user.is_banned(now_ms()):
+            raise Refusal("banned", f"banned until {user.banned_until} ms: {user.ban_reason}", close="banned")
+        space = self.place_in(hello.space, user.world)
+        old = self.sessions.get(user.id)
+        if old is not None:
+            old.sink.close(CLOSE["replaced"], "signed in from another connection")
+            await self.leave(old)
+        blocks = await store.call("blocked_by", user.id)
+        session = Session(user=user.id, name=hello.name, kind=hello.kind, role=user.role, sink=sink,
+                          token=token, muted_until=user.muted_until, blocks=blocks)
+        if user.world == space.world.name:
+            x, y, yaw = user.x, user.y, user.yaw
+        else:
+            x, y, yaw = space.spawn_point()
+        space.join(session, x, y, yaw)
+        self.sessions[user.id] = session
+        px, py, pz, pyaw = space.position(session.entity)
+        sink.send({
+            "t": "welcome", "v": PROTOCOL_VERSION, "you": session.entity, "user": user.id, "token": token,
+            "name": session.name, "role": session.role, "tick": self.cfg.tick_hz, "resumed": resumed,
+            "space": {"id": space.id, "instance": space.instance, **space.world.manifest(),
+                      "capacity": space.capacity},
+            "pos": [px, py, pz], "yaw": pyaw,
+            "limits": {"interest_radius": self.cfg.interest_radius, "hearing_radius": self.cfg.hearing_radius,
+                       "walk_speed": self.cfg.walk_speed, "run_speed": self.cfg.run_speed,
+                       "radius": self.cfg.avatar_radius, "max_chat": m.MAX_CHAT, "max_frame": m.MAX_FRAME,
+                       "rates": {"input": list(self.cfg.rate_input), "chat": list(self.cfg.rate_chat),
+                                 "request": list(self.cfg.rate_request)}},
+        })
+        pending = await store.call("pending_dms", user.id)
+        if pending:
+            for msg in pending:
+                sink.send(chat_map(msg))
+            await store.call("mark_delivered", [msg.id for msg in pending])
+        self._presence_on[user.id] = self.presence_entry(session)
+        self._presence_off.discard(user.id)
+        event("join", user=user.id, name=session.name, client=hello.kind, space=space.id, resumed=resumed)
+        return session
+
+    async def leave(self, session: Session) -> None:
+        """Remove a session (disconnect, kick, or replacement); its position is saved."""
+        if not session.alive:
+            return
+        session.alive = False
+        if self.sessions.get(session.user) is session:
+            del self.sessions[session.user]
+            self._presence_on.pop(session.user, None)
+            self._presence_off.add(session.user)
+        space = session.space
+        if space is not None:
+            x, y, z, yaw = space.position(session.entity)
+            space.leave(session)
+            try:
+                await self.store.call("save_positions", [(session.user, space.world.name, x, y, z, yaw)])
+            except Exception:   # the store may already be closing at shutdown
+                event("position_save_failed", user=session.user)
+        event("leave", user=session.user, space=space.id if space else None)
+
+    def presence_entry(self, session: Session) -> dict[str, Any]:
+        entry: dict[str, Any] = {"user": session.user, "name": session.name, "kind": session.kind,
+                                 "entity": session.entity}
+        space = session.space
+        if space is not None:
+            x, y, _, _ = space.position(session.entity)
+            place = space.world.nearest_place(x, y)
+            entry.update(space=space.id, place=place.name if place else None)
+        return entry
+
+    def flush_presence(self) -> None:
+        """Send the joins and leaves since the last flush to everyone, as one message (batched)."""
+        if not self._presence_on and not self._presence_off:
+            return
+        msg = {"t": "presence", "online": list(self._presence_on.values()), "offline": sorted(self._presence_off)}
+        self._presence_on, self._presence_off = {}, set()
+        from world.protocol import encode
+        frame = encode(msg)
+        for s in self.sessions.values():
+            s.sink.send_frame(frame)
+
+    def online(self, user: int) -> Session | None:
+        return self.sessions.get(user)
+
+    # -- inputs -----------------------------------------------------------------------------------
+    async def handle(self, session: Session, msg: m.Message) -> None:
+        handler = self.handlers.get(type(msg))
+        if handler is None:      # hello twice
+            raise Refusal("already_joined", "hello was already accepted on this connection")
+        try:
+            await handler(self, session, msg)
+        except StoreError as exc:
+            code = exc.code if exc.code in ("not_found", "not_member", "not_invited") else "internal"
+            raise Refusal(code, str(exc)) from None
+
+    @staticmethod
+    async def _handle_move(realm: Realm, session: Session, msg: m.Move) -> None:
+        if session.space is not None:
+            session.space.set_intent(session, msg)
+
+    @staticmethod
+    async def _handle_pose(realm: Realm, session: Session, msg: m.Pose) -> None:
+        if session.space is not None:
+            session.space.set_pose(session, msg)
+
+    @staticmethod
+    async def _handle_ping(realm: Realm, session: Session, msg: m.Ping) -> None:
+        tick = session.space.tick_no if session.space else 0
+        session.sink.send({"t": "pong", "n": msg.n, "tick": tick, "ts": now_ms()})
+
+    @staticmethod
+    async def _handle_who(realm: Realm, session: Session, msg: m.Who) -> None:
+        users = [realm.presence_entry(s) for s in realm.sessions.values()]
+        session.sink.send(reply("who", msg.rid, users=users))
+
+    # -- the tick and housekeeping ----------------------------------------------------------------
+    def tick(self, dt: float) -> None:
+        for space in self.all_spaces():
+            space.tick(dt)
+
+    def positions(self) -> list[tuple[int, str, float, float, float, float]]:
+        rows = []
+        for s in self.sessions.values():
+            if s.space is not None:
+                x, y, z, yaw = s.space.position(s.entity)
+                rows.append((s.user, s.space.world.name, x, y, z, yaw))
+        return rows
+
+    async def save_positions(self) -> None:
+        rows = self.positions()
+        if rows:
+            await self.store.call("save_positions", rows)
+
+    async def shutdown(self, reason: str = "server shutting down") -> None:
+        """Save every position, then close every session with 1001."""
+        await self.save_positions()
+        for s in list(self.sessions.values()):
+            s.sink.close(CLOSE["going_away"], reason)
+            s.alive = False
+        self.sessions.clear()
+
+
+def reply(t: str, rid: int | None, **fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"t": t}
+    if rid is not None:
+        out["rid"] = rid
+    out.update(fields)
+    return out
+
+
+def chat_map(msg: Any, entity: int | None = None) -> dict[str, Any]:
+    """A stored chat line as the wire `chat` message."""
+    out: dict[str, Any] = {"t": "chat", "id": msg.id, "ch": msg.ch, "from": msg.sender,
+                           "name": msg.sender_name, "text": msg.text, "ts": msg.ts}
+    if msg.target is not None:
+        out["to"] = msg.target
+    if entity is not None:
+        out["e"] = entity
+    return out

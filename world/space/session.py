@@ -1,0 +1,52 @@
+"""A participant in the realm: a person, a bot or (later) an agent, behind a Sink."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from world.space.space import Space
+
+
+class Sink(Protocol):
+    """Where a session's outbound traffic goes (a WebSocket outbox, or an in-process agent)."""
+
+    def send(self, msg: dict[str, Any]) -> None: ...
+    def send_frame(self, frame: bytes) -> None: ...
+    def send_snapshot(self, frame: bytes) -> None: ...
+    def close(self, code: int, reason: str) -> None: ...
+
+
+ROLE_RANK = {"member": 0, "moderator": 1, "admin": 2}
+
+
+@dataclass(eq=False)
+class Session:
+    user: int
+    name: str
+    kind: str                       # client kind: desktop, vr, bot (agent later)
+    role: str
+    sink: Sink
+    token: str = ""
+    muted_until: int | None = None  # ms since epoch; None = not muted
+    blocks: set[int] = field(default_factory=set)      # users this session does not want to hear
+    space: Space | None = None
+    ack: int | None = None          # seq of the last movement intent applied
+    pose_seq: int = -1
+    visible: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint32))
+    alive: bool = True
+
+    @property
+    def entity(self) -> int:
+        # An avatar's entity id is its user id: stable across reconnects and restarts.
+        return self.user
+
+    @property
+    def rank(self) -> int:
+        return ROLE_RANK.get(self.role, 0)
+
+    def is_muted(self, now_ms: int) -> bool:
+        return self.muted_until is not None and self.muted_until > now_ms

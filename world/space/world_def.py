@@ -1,0 +1,141 @@
+"""World definitions: data files in assets/worlds/*.toml, loaded into typed rows."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class WorldError(Exception):
+    """A world file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Box:
+    name: str
+    min: tuple[float, float, float]
+    max: tuple[float, float, float]
+    color: tuple[float, float, float]
+    solid: bool
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    at: tuple[float, float]
+    description: str
+
+
+@dataclass(frozen=True)
+class Spawn:
+    at: tuple[float, float]
+    yaw: float
+
+
+@dataclass(frozen=True)
+class World:
+    name: str
+    title: str
+    capacity: int
+    bounds: tuple[float, float, float, float]     # minx, miny, maxx, maxy
+    sky: tuple[float, float, float]
+    ground: tuple[float, float, float]
+    boxes: tuple[Box, ...]
+    places: tuple[Place, ...]
+    spawns: tuple[Spawn, ...]
+
+    def solid_rects(self) -> np.ndarray:
+        """(m, 4) float64 ground-plane rectangles of the solid boxes, for the collision kernels."""
+        rects = [(b.min[0], b.min[1], b.max[0], b.max[1]) for b in self.boxes if b.solid]
+        return np.array(rects, dtype=np.float64).reshape(-1, 4)
+
+    def bounds_array(self) -> np.ndarray:
+        return np.array(self.bounds, dtype=np.float64)
+
+    def place(self, name: str) -> Place | None:
+        key = name.strip().lower()
+        return next((p for p in self.places if p.name.lower() == key), None)
+
+    def nearest_place(self, x: float, y: float) -> Place | None:
+        if not self.places:
+            return None
+        return min(self.places, key=lambda p: (p.at[0] - x) ** 2 + (p.at[1] - y) ** 2)
+
+    def manifest(self) -> dict[str, Any]:
+        """What a client needs to build the scene (sent in `welcome`)."""
+        return {
+            "world": self.name, "title": self.title, "capacity": self.capacity,
+            "bounds": list(self.bounds), "sky": list(self.sky), "ground": list(self.ground),
+            "boxes": [{"name": b.name, "min": list(b.min), "max": list(b.max),
+                       "color": list(b.color), "solid": b.solid} for b in self.boxes],
+            "places": [{"name": p.name, "at": list(p.at), "description": p.description}
+                       for p in self.places],
+            "spawns": [{"at": list(s.at), "yaw": s.yaw} for s in self.spawns],
+        }
+
+
+def _floats(value: Any, n: int, what: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or len(value) != n or not all(isinstance(v, (int, float)) for v in value):
+        raise WorldError(f"{what} must be a list of {n} numbers")
+    return tuple(float(v) for v in value)
+
+
+def parse_world(data: dict[str, Any], name: str) -> World:
+    """Validate a parsed world TOML document."""
+    try:
+        bounds = _floats(data["bounds"]["min"], 2, "bounds.min") + _floats(data["bounds"]["max"], 2, "bounds.max")
+        if bounds[0] >= bounds[2] or bounds[1] >= bounds[3]:
+            raise WorldError("bounds.min must be below bounds.max")
+        boxes = []
+        for i, b in enumerate(data.get("box", [])):
+            lo, hi = _floats(b["min"], 3, f"box[{i}].min"), _floats(b["max"], 3, f"box[{i}].max")
+            if any(l >= h for l, h in zip(lo, hi)):
+                raise WorldError(f"box[{i}] min must be below max on every axis")
+            boxes.append(Box(str(b.get("name", f"box{i}")), lo, hi,  # type: ignore[arg-type]
+                             _floats(b.get("color", [0.7, 0.7, 0.7]), 3, f"box[{i}].color"),  # type: ignore[arg-type]
+                             bool(b.get("solid", True))))
+        places = [Place(str(p["name"]), _floats(p["at"], 2, f"place {p['name']}"),  # type: ignore[arg-type]
+                        str(p.get("description", ""))) for p in data.get("place", [])]
+        spawns = [Spawn(_floats(s["at"], 2, "spawn.at"), float(s.get("yaw", 0.0)))  # type: ignore[arg-type]
+                  for s in data.get("spawn", [])]
+        if not spawns:
+            raise WorldError("a world needs at least one [[spawn]]")
+        for s in spawns:
+            if not (bounds[0] < s.at[0] < bounds[2] and bounds[1] < s.at[1] < bounds[3]):
+                raise WorldError(f"spawn {s.at} is outside the bounds")
+        return World(
+            name=str(data.get("name", name)), title=str(data.get("title", name)),
+            capacity=int(data.get("capacity", 100)), bounds=bounds,  # type: ignore[arg-type]
+            sky=_floats(data.get("sky", [0.55, 0.72, 0.92]), 3, "sky"),  # type: ignore[arg-type]
+            ground=_floats(data.get("ground", [0.42, 0.58, 0.33]), 3, "ground"),  # type: ignore[arg-type]
+            boxes=tuple(boxes), places=tuple(places), spawns=tuple(spawns))
+    except KeyError as exc:
+        raise WorldError(f"world {name}: missing key {exc}") from None
+
+
+def worlds_dir() -> Path:
+    """assets/worlds in a checkout, or the installed copy (package agora_assets)."""
+    here = Path(__file__).resolve().parents[2] / "assets" / "worlds"
+    if here.is_dir():
+        return here
+    return Path(str(resources.files("agora_assets") / "worlds"))
+
+
+def load_world(name_or_path: str) -> World:
+    """Load a world by name (assets/worlds/NAME.toml) or by path to a TOML file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = worlds_dir() / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise WorldError(f"no world file {path}")
+    with open(path, "rb") as fh:
+        try:
+            data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise WorldError(f"{path}: {exc}") from None
+    return parse_world(data, path.stem)
