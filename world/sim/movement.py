@@ -1,0 +1,246 @@
+"""Movement: the pure per-avatar rule, the integrate pass, and avatar separation.
+
+`move_one` is the single movement rule; the server runs it for every row in
+`integrate` and the client runs the same function for prediction. Frame:
+x east, y north, z up; yaw 0 faces +y and positive yaw turns toward -x, so
+forward = (-sin yaw, cos yaw) and right = (cos yaw, sin yaw).
+
+Static collision: circles against axis-aligned boxes (minx, miny, maxx, maxy)
+on the ground plane, then a clamp to the world bounds shrunk by the radius. A
+step is split into sub-steps of at most ``0.5 * radius + 0.05`` m, which is
+shorter than ``radius + MIN_WALL / 2``: a centre can then never pass the middle
+of a wall at least MIN_WALL thick, so pushing out through the nearest face
+always pushes back to the side it came from. A sub-step whose push-out does
+not settle (e.g. a gap narrower than the avatar) is not taken.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from world.sim.grid import cell_coord
+
+MIN_WALL = 0.2          # thinnest box (m) that is guaranteed not to be tunnelled through
+SKIN = 1e-7             # push-outs leave this gap (m) so the result tests as clear
+OVERLAP_TOL = 1e-6      # a circle overlapping a box by less than this counts as clear
+RESOLVE_ITERS = 8       # push-out passes over all boxes before a sub-step is refused
+TWO_PI = 2.0 * math.pi
+
+
+class Params(NamedTuple):
+    """Movement tunables (m/s)."""
+
+    walk_speed: float = 3.0
+    run_speed: float = 6.0
+
+
+@numba.njit(cache=True, nogil=True)
+def wrap_angle(a):
+    """Radians -> [-pi, pi)."""
+    w = (a + math.pi) % TWO_PI - math.pi
+    if w >= math.pi:
+        w -= TWO_PI
+    return w
+
+
+@numba.njit(cache=True, nogil=True)
+def box_gap(x, y, minx, miny, maxx, maxy):
+    """Signed distance from (x, y) to a box: positive outside, minus the depth inside."""
+    dx = x - min(max(x, minx), maxx)
+    dy = y - min(max(y, miny), maxy)
+    if dx != 0.0 or dy != 0.0:
+        return math.sqrt(dx * dx + dy * dy)
+    return -min(min(x - minx, maxx - x), min(y - miny, maxy - y))
+
+
+@numba.njit(cache=True, nogil=True)
+def push_out_box(x, y, r, minx, miny, maxx, maxy, bounds):
+    """Push a circle out of one box along the shortest direction -> (x, y, pushed)."""
+    cx = min(max(x, minx), maxx)
+    cy = min(max(y, miny), maxy)
+    dx = x - cx
+    dy = y - cy
+    d2 = dx * dx + dy * dy
+    if d2 >= r * r and d2 > 0.0:   # d2 == 0: the centre is in the box, even when r == 0
+        return x, y, False
+    if d2 > 0.0:
+        d = math.sqrt(d2)
+        s = (r + SKIN) / d
+        return cx + dx * s, cy + dy * s, True
+    # Centre inside (or on) the box: leave through the nearest face whose exit
+    # lies inside the bounds (a box against the world edge is left inward).
+    west = minx - r - SKIN
+    east = maxx + r + SKIN
+    south = miny - r - SKIN
+    north = maxy + r + SKIN
+    for inside_only in (True, False):
+        best = math.inf
+        ox = x
+        oy = y
+        if x - minx < best and (not inside_only or west >= bounds[0] + r):
+            best = x - minx
+            ox = west
+            oy = y
+        if maxx - x < best and (not inside_only or east <= bounds[2] - r):
+            best = maxx - x
+            ox = east
+            oy = y
+        if y - miny < best and (not inside_only or south >= bounds[1] + r):
+            best = y - miny
+            ox = x
+            oy = south
+        if maxy - y < best and (not inside_only or north <= bounds[3] - r):
+            best = maxy - y
+            ox = x
+            oy = north
+        if best < math.inf:
+            return ox, oy, True
+    return x, y, False
+
+
+@numba.njit(cache=True, nogil=True)
+def clamp_bounds(x, y, r, bounds):
+    """Clamp a centre into bounds shrunk by r (the middle if bounds are too small)."""
+    lo_x = bounds[0] + r
+    hi_x = bounds[2] - r
+    lo_y = bounds[1] + r
+    hi_y = bounds[3] - r
+    x = 0.5 * (lo_x + hi_x) if lo_x > hi_x else min(max(x, lo_x), hi_x)
+    y = 0.5 * (lo_y + hi_y) if lo_y > hi_y else min(max(y, lo_y), hi_y)
+    return x, y
+
+
+@numba.njit(cache=True, nogil=True)
+def is_clear(x, y, r, boxes):
+    """True if the circle overlaps no box by more than OVERLAP_TOL."""
+    for b in range(boxes.shape[0]):
+        if box_gap(x, y, boxes[b, 0], boxes[b, 1], boxes[b, 2], boxes[b, 3]) < r - OVERLAP_TOL:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def resolve_static(x, y, r, boxes, bounds):
+    """Push a circle out of boxes and into bounds -> (x, y, ok); ok False if it did not settle."""
+    x, y = clamp_bounds(x, y, r, bounds)
+    for _ in range(RESOLVE_ITERS):
+        pushed = False
+        for b in range(boxes.shape[0]):
+            x, y, p = push_out_box(x, y, r, boxes[b, 0], boxes[b, 1], boxes[b, 2], boxes[b, 3],
+                                   bounds)
+            pushed = pushed or p
+        if not pushed:
+            return x, y, True
+        x, y = clamp_bounds(x, y, r, bounds)
+    return x, y, is_clear(x, y, r, boxes)
+
+
+@numba.njit(cache=True, nogil=True)
+def move_one(x, y, fwd, side, yaw, run, dt, walk_speed, run_speed, radius, boxes, bounds):
+    """One avatar's movement for one tick -> (x, y): intent, speed cap, boxes, bounds."""
+    if not (math.isfinite(fwd) and math.isfinite(side) and math.isfinite(yaw) and dt > 0.0):
+        return x, y
+    length = math.sqrt(fwd * fwd + side * side)
+    if length > 1.0:
+        fwd = fwd / length
+        side = side / length
+    speed = run_speed if run else walk_speed
+    c = math.cos(yaw)
+    s = math.sin(yaw)
+    dx = (side * c - fwd * s) * speed * dt
+    dy = (side * s + fwd * c) * speed * dt
+    dist = math.sqrt(dx * dx + dy * dy)
+    if dist == 0.0:
+        return x, y
+    radius = max(radius, 0.0)
+    max_step = 0.5 * (radius + 0.5 * MIN_WALL)
+    steps = int(math.ceil(dist / max_step))
+    sx = dx / steps
+    sy = dy / steps
+    for _ in range(steps):
+        nx, ny, ok = resolve_static(x + sx, y + sy, radius, boxes, bounds)
+        if not ok:
+            break
+        x = nx
+        y = ny
+    return x, y
+
+
+@numba.njit(cache=True, nogil=True)
+def integrate(x, y, yaw, fwd, side, iyaw, run, radius, moved, n, dt, walk_speed, run_speed,
+              boxes, bounds):
+    """All rows: yaw <- wrapped intended yaw, position via move_one, moved <- position changed."""
+    for i in range(n):
+        if math.isfinite(iyaw[i]):
+            yaw[i] = wrap_angle(iyaw[i])
+        nx, ny = move_one(x[i], y[i], float(fwd[i]), float(side[i]), yaw[i], bool(run[i]), dt,
+                          walk_speed, run_speed, float(radius[i]), boxes, bounds)
+        moved[i] = nx != x[i] or ny != y[i]
+        x[i] = nx
+        y[i] = ny
+
+
+@numba.njit(cache=True, nogil=True)
+def separate(x, y, radius, n, cell_start, cell_rows, origin_x, origin_y, cell, nx, ny,
+             boxes, bounds, moved=None):
+    """Push overlapping circles apart by half the overlap each; returns rows displaced.
+
+    One Jacobi pass (pushes are summed, then applied, so row order does not bias
+    them); coincident pairs split along x, the lower row going -x. Displaced rows
+    are re-resolved against boxes and bounds, and keep their old position if that
+    fails. If `moved` is given, displaced rows are marked True in it.
+    """
+    rmax = 0.0
+    for i in range(n):
+        rmax = max(rmax, float(radius[i]))
+    px = np.zeros(n, np.float64)
+    py = np.zeros(n, np.float64)
+    for i in range(n):
+        ri = float(radius[i])
+        reach = ri + rmax
+        x0 = cell_coord(x[i] - reach, origin_x, cell, nx)
+        x1 = cell_coord(x[i] + reach, origin_x, cell, nx)
+        y0 = cell_coord(y[i] - reach, origin_y, cell, ny)
+        y1 = cell_coord(y[i] + reach, origin_y, cell, ny)
+        for cy in range(y0, y1 + 1):
+            for cx in range(x0, x1 + 1):
+                c = cy * nx + cx
+                for s in range(cell_start[c], cell_start[c + 1]):
+                    j = cell_rows[s]
+                    if j <= i:
+                        continue  # each pair once, from its lower row
+                    touch = ri + float(radius[j])
+                    dx = x[j] - x[i]
+                    dy = y[j] - y[i]
+                    d2 = dx * dx + dy * dy
+                    if d2 >= touch * touch:
+                        continue
+                    d = math.sqrt(d2)
+                    if d > 0.0:
+                        ux = dx / d
+                        uy = dy / d
+                    else:
+                        ux = 1.0
+                        uy = 0.0
+                    half = 0.5 * (touch - d) + SKIN
+                    px[i] -= ux * half
+                    py[i] -= uy * half
+                    px[j] += ux * half
+                    py[j] += uy * half
+    count = 0
+    for i in range(n):
+        if px[i] == 0.0 and py[i] == 0.0:
+            continue
+        nxp, nyp, ok = resolve_static(x[i] + px[i], y[i] + py[i], float(radius[i]), boxes, bounds)
+        if not ok or (nxp == x[i] and nyp == y[i]):
+            continue
+        x[i] = nxp
+        y[i] = nyp
+        count += 1
+        if moved is not None:
+            moved[i] = True
+    return count

@@ -1,0 +1,142 @@
+"""Structure-of-arrays store of the entities of one space.
+
+Rows 0..n-1 are live and compact; removal swaps the last row into the hole so
+kernels can always run over plain slices ``[:n]``. Only add/remove/lookup are
+Python; everything a tick does goes to the kernels in this package.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+KIND_AVATAR = 0
+KIND_AGENT = 1
+KIND_OBJECT = 2
+
+START_CAPACITY = 64
+
+# name -> dtype of every per-row array; the single place the layout is named.
+FIELDS: dict[str, np.dtype] = {
+    "ids": np.dtype(np.uint32),
+    "kind": np.dtype(np.uint8),
+    "x": np.dtype(np.float64),
+    "y": np.dtype(np.float64),
+    "z": np.dtype(np.float64),
+    "yaw": np.dtype(np.float64),
+    "radius": np.dtype(np.float32),
+    "fwd": np.dtype(np.float32),
+    "side": np.dtype(np.float32),
+    "iyaw": np.dtype(np.float64),
+    "run": np.dtype(np.bool_),
+    "flags": np.dtype(np.uint8),
+    "observer": np.dtype(np.bool_),
+    "moved": np.dtype(np.bool_),
+}
+
+
+def _unit(v: float) -> float:
+    """Clamp an intent component to [-1, 1]; non-finite becomes 0."""
+    v = float(v)
+    if not math.isfinite(v):
+        return 0.0
+    return min(1.0, max(-1.0, v))
+
+
+class Bodies:
+    """Growable SoA arrays (ids, kind, x, y, z, yaw, radius, intent, flags...) for one space.
+
+    Arrays are reallocated when capacity doubles: re-read ``bodies.x`` etc. after
+    ``add`` instead of keeping references across additions.
+    """
+
+    ids: np.ndarray
+    kind: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    yaw: np.ndarray
+    radius: np.ndarray
+    fwd: np.ndarray
+    side: np.ndarray
+    iyaw: np.ndarray
+    run: np.ndarray
+    flags: np.ndarray
+    observer: np.ndarray
+    moved: np.ndarray
+
+    def __init__(self, capacity: int = START_CAPACITY) -> None:
+        self.capacity = max(1, int(capacity))
+        self.n = 0
+        self.row_of: dict[int, int] = {}
+        for name, dtype in FIELDS.items():
+            setattr(self, name, np.zeros(self.capacity, dtype=dtype))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __contains__(self, entity_id: object) -> bool:
+        return entity_id in self.row_of
+
+    def _grow(self) -> None:
+        new_cap = self.capacity * 2
+        for name, dtype in FIELDS.items():
+            old = getattr(self, name)
+            arr = np.zeros(new_cap, dtype=dtype)
+            arr[: self.n] = old[: self.n]
+            setattr(self, name, arr)
+        self.capacity = new_cap
+
+    def add(self, entity_id: int, kind: int, x: float, y: float, z: float = 0.0,
+            yaw: float = 0.0, radius: float = 0.3, observer: bool = True) -> int:
+        """Append an entity and return its row; raises ValueError if the id is present."""
+        entity_id = int(entity_id)
+        if entity_id in self.row_of:
+            raise ValueError(f"entity {entity_id} already in this space")
+        if self.n == self.capacity:
+            self._grow()
+        r = self.n
+        self.ids[r] = entity_id
+        self.kind[r] = kind
+        self.x[r] = x
+        self.y[r] = y
+        self.z[r] = z
+        self.yaw[r] = yaw
+        self.iyaw[r] = yaw
+        self.radius[r] = radius
+        self.fwd[r] = 0.0
+        self.side[r] = 0.0
+        self.run[r] = False
+        self.flags[r] = 0
+        self.observer[r] = observer
+        self.moved[r] = False
+        self.row_of[entity_id] = r
+        self.n = r + 1
+        return r
+
+    def remove(self, entity_id: int) -> None:
+        """Swap-remove an entity: the last row moves into its hole. KeyError if absent."""
+        r = self.row_of.pop(int(entity_id))
+        last = self.n - 1
+        if r != last:
+            for name in FIELDS:
+                arr = getattr(self, name)
+                arr[r] = arr[last]
+            self.row_of[int(self.ids[r])] = r
+        for name in FIELDS:
+            getattr(self, name)[last] = 0
+        self.n = last
+
+    def row(self, entity_id: int) -> int:
+        """Row of a live entity; KeyError if absent."""
+        return self.row_of[int(entity_id)]
+
+    def set_intent(self, row: int, fwd: float, side: float, yaw: float, run: bool) -> None:
+        """Store a movement intent: fwd/side clamped to [-1, 1], yaw in radians."""
+        self.fwd[row] = _unit(fwd)
+        self.side[row] = _unit(side)
+        yaw = float(yaw)
+        if math.isfinite(yaw):
+            self.iyaw[row] = yaw
+        self.run[row] = bool(run)
