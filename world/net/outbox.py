@@ -16,6 +16,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from world.logs import event
 from world.protocol import CLOSE, encode
 
 
@@ -58,6 +59,8 @@ class Outbox:
         """Flush what is queued, then close with `code`."""
         if self.closing is None and not self.closed:
             self.closing = (code, reason[:120])
+            if code >= 4000:
+                event("close", code=code, reason=reason[:120])
             self.wake.set()
 
     # -- writer task ----------------------------------------------------------------------------

@@ -110,6 +110,9 @@ class WorldServer:
             deadline = time.monotonic() + self.cfg.close_timeout
             while any(not o.closed for o in self.outboxes) and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
+            for o in list(self.outboxes):
+                if not o.closed:
+                    o.abort()         # a peer that does not read cannot complete a close handshake
             self._server.close(close_connections=True)
             await self._server.wait_closed()
         await self.store.close()
@@ -209,6 +212,7 @@ class WorldServer:
             try:
                 await asyncio.wait_for(writer, self.cfg.close_timeout + 1)
             except (asyncio.TimeoutError, ConnectionClosed):
+                outbox.abort()
                 writer.cancel()
             self.outboxes.discard(outbox)
 

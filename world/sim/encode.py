@@ -91,7 +91,8 @@ def quat_bits(qx, qy, qz, qw):
 
 
 @numba.njit(cache=True, nogil=True)
-def encode_bodies(rows, ids, x, y, z, yaw, flags, out):
+def encode_bodies(rows: np.ndarray, ids: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray,
+                  yaw: np.ndarray, flags: np.ndarray, out: np.ndarray) -> int:
     """Write one 16-byte BODY_DTYPE record per row into out (uint8); returns bytes written."""
     m = rows.shape[0]
     if out.shape[0] < m * BODY_SIZE:
@@ -117,7 +118,8 @@ def put_transform(out, o, t, i):
 
 
 @numba.njit(cache=True, nogil=True)
-def encode_poses(rows, ids, head, left, right, out):
+def encode_poses(rows: np.ndarray, ids: np.ndarray, head: np.ndarray, left: np.ndarray,
+                 right: np.ndarray, out: np.ndarray) -> int:
     """Write one 34-byte POSE_DTYPE record per row into out (uint8); returns bytes written.
 
     head, left, right: float64 (N, 7) per row, position (m) relative to the

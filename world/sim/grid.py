@@ -54,7 +54,8 @@ def cell_coord(v, origin, cell, count):
 
 
 @numba.njit(cache=True, nogil=True)
-def build_grid(x, y, n, origin_x, origin_y, cell, nx, ny):
+def build_grid(x: np.ndarray, y: np.ndarray, n: int, origin_x: float, origin_y: float, cell: float,
+               nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
     """Counting sort of rows 0..n-1 into cells -> (cell_start[nx*ny+1], cell_rows[n])."""
     ncell = nx * ny
     cell_of = np.empty(n, np.int32)
@@ -159,32 +160,62 @@ def merge_runs(rows, d2, k, runs, nr, tmp_rows, tmp_d2):
 
 
 @numba.njit(cache=True, nogil=True)
-def keep_nearest(rows, d2, k, cap):
+def nth_smallest(a, k, kth):
+    """The kth smallest (0-based) of a[:k], by quickselect; reorders a[:k]."""
+    lo = 0
+    hi = k - 1
+    while lo < hi:
+        pivot = a[(lo + hi) >> 1]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            break
+    return a[kth]
+
+
+@numba.njit(cache=True, nogil=True)
+def keep_nearest(rows, d2, k, cap, scratch):
     """Keep, in place and in order, the `cap` nearest of rows[:k] (ties: lower row); returns count.
 
     rows[:k] must be ascending, so equal distances are met lower row first.
     """
     if cap <= 0:
         return 0
-    t = np.partition(d2[:k], cap - 1)[cap - 1]  # distance of the cap-th nearest
+    scratch[:k] = d2[:k]
+    t = nth_smallest(scratch, k, cap - 1)  # squared distance of the cap-th nearest
     less = 0
     for s in range(k):
         less += d2[s] < t
     ties = cap - less
     m = 0
     for s in range(k):
-        if d2[s] < t or (d2[s] == t and ties > 0):
-            if d2[s] == t:
-                ties -= 1
-            rows[m] = rows[s]
-            d2[m] = d2[s]
-            m += 1
+        tie = d2[s] == t
+        keep = (d2[s] < t) | (tie & (ties > 0))
+        ties -= tie & keep
+        rows[m] = rows[s]  # branch-free: always copy, advance only when kept
+        d2[m] = d2[s]
+        m += keep
     return m
 
 
 @numba.njit(cache=True, nogil=True)
-def query_neighbours(observers, x, y, n, cell_start, cell_rows, origin_x, origin_y, cell, nx, ny,
-                     r, cap):
+def query_neighbours(observers: np.ndarray, x: np.ndarray, y: np.ndarray, n: int,
+                     cell_start: np.ndarray, cell_rows: np.ndarray, origin_x: float,
+                     origin_y: float, cell: float, nx: int, ny: int, r: float, cap: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """CSR neighbour lists: for each observer row, up to `cap` nearest rows within r, by row asc."""
     m = observers.shape[0]
     offsets = np.zeros(m + 1, np.int32)
@@ -203,7 +234,7 @@ def query_neighbours(observers, x, y, n, cell_start, cell_rows, origin_x, origin
                        nx, ny, cand, cand_d2, runs)
         merge_runs(cand, cand_d2, k, runs, nr, tmp, tmp_d2)
         if k > cap:
-            k = keep_nearest(cand, cand_d2, k, cap)
+            k = keep_nearest(cand, cand_d2, k, cap, tmp_d2)
         if total + k > out.shape[0]:
             bigger = np.empty(max(2 * out.shape[0], total + k), np.int32)
             bigger[:total] = out[:total]
@@ -215,7 +246,9 @@ def query_neighbours(observers, x, y, n, cell_start, cell_rows, origin_x, origin
 
 
 @numba.njit(cache=True, nogil=True)
-def rows_within(cx, cy, r, x, y, n, cell_start, cell_rows, origin_x, origin_y, cell, nx, ny):
+def rows_within(cx: float, cy: float, r: float, x: np.ndarray, y: np.ndarray, n: int,
+                cell_start: np.ndarray, cell_rows: np.ndarray, origin_x: float, origin_y: float,
+                cell: float, nx: int, ny: int) -> np.ndarray:
     """Rows within r of the point (cx, cy), ascending."""
     cand = np.empty(n + 1, np.int32)
     cand_d2 = np.empty(n + 1, np.float64)
@@ -227,7 +260,7 @@ def rows_within(cx, cy, r, x, y, n, cell_start, cell_rows, origin_x, origin_y, c
 
 
 @numba.njit(cache=True, nogil=True)
-def diff_sorted(prev, new):
+def diff_sorted(prev: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Merge two sorted unique id arrays -> (entered: in new only, left: in prev only)."""
     entered = np.empty(new.shape[0], new.dtype)
     left = np.empty(prev.shape[0], prev.dtype)

@@ -11,7 +11,8 @@ step is split into sub-steps of at most ``0.5 * radius + 0.05`` m, which is
 shorter than ``radius + MIN_WALL / 2``: a centre can then never pass the middle
 of a wall at least MIN_WALL thick, so pushing out through the nearest face
 always pushes back to the side it came from. A sub-step whose push-out does
-not settle (e.g. a gap narrower than the avatar) is not taken.
+not settle (e.g. a gap narrower than the avatar) is not taken, so a body that
+starts clear of every box stays clear.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MIN_WALL = 0.2          # thinnest box (m) that is guaranteed not to be tunnelle
 SKIN = 1e-7             # push-outs leave this gap (m) so the result tests as clear
 OVERLAP_TOL = 1e-6      # a circle overlapping a box by less than this counts as clear
 RESOLVE_ITERS = 8       # push-out passes over all boxes before a sub-step is refused
+MAX_SUBSTEPS = 256      # a longer move (>= 12.8 m in one call) is cut short
 TWO_PI = 2.0 * math.pi
 
 
@@ -39,7 +41,7 @@ class Params(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True)
-def wrap_angle(a):
+def wrap_angle(a: float) -> float:
     """Radians -> [-pi, pi)."""
     w = (a + math.pi) % TWO_PI - math.pi
     if w >= math.pi:
@@ -124,7 +126,8 @@ def is_clear(x, y, r, boxes):
 
 
 @numba.njit(cache=True, nogil=True)
-def resolve_static(x, y, r, boxes, bounds):
+def resolve_static(x: float, y: float, r: float, boxes: np.ndarray,
+                   bounds: np.ndarray) -> tuple[float, float, bool]:
     """Push a circle out of boxes and into bounds -> (x, y, ok); ok False if it did not settle."""
     x, y = clamp_bounds(x, y, r, bounds)
     for _ in range(RESOLVE_ITERS):
@@ -140,7 +143,9 @@ def resolve_static(x, y, r, boxes, bounds):
 
 
 @numba.njit(cache=True, nogil=True)
-def move_one(x, y, fwd, side, yaw, run, dt, walk_speed, run_speed, radius, boxes, bounds):
+def move_one(x: float, y: float, fwd: float, side: float, yaw: float, run: bool, dt: float,
+             walk_speed: float, run_speed: float, radius: float, boxes: np.ndarray,
+             bounds: np.ndarray) -> tuple[float, float]:
     """One avatar's movement for one tick -> (x, y): intent, speed cap, boxes, bounds."""
     if not (math.isfinite(fwd) and math.isfinite(side) and math.isfinite(yaw) and dt > 0.0):
         return x, y
@@ -161,7 +166,8 @@ def move_one(x, y, fwd, side, yaw, run, dt, walk_speed, run_speed, radius, boxes
     steps = int(math.ceil(dist / max_step))
     sx = dx / steps
     sy = dy / steps
-    for _ in range(steps):
+    # A runaway dt must not stall the tick: such a move is cut short, never lengthened.
+    for _ in range(min(steps, MAX_SUBSTEPS)):
         nx, ny, ok = resolve_static(x + sx, y + sy, radius, boxes, bounds)
         if not ok:
             break
@@ -171,8 +177,10 @@ def move_one(x, y, fwd, side, yaw, run, dt, walk_speed, run_speed, radius, boxes
 
 
 @numba.njit(cache=True, nogil=True)
-def integrate(x, y, yaw, fwd, side, iyaw, run, radius, moved, n, dt, walk_speed, run_speed,
-              boxes, bounds):
+def integrate(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, fwd: np.ndarray, side: np.ndarray,
+              iyaw: np.ndarray, run: np.ndarray, radius: np.ndarray, moved: np.ndarray, n: int,
+              dt: float, walk_speed: float, run_speed: float, boxes: np.ndarray,
+              bounds: np.ndarray) -> None:
     """All rows: yaw <- wrapped intended yaw, position via move_one, moved <- position changed."""
     for i in range(n):
         if math.isfinite(iyaw[i]):
@@ -185,8 +193,10 @@ def integrate(x, y, yaw, fwd, side, iyaw, run, radius, moved, n, dt, walk_speed,
 
 
 @numba.njit(cache=True, nogil=True)
-def separate(x, y, radius, n, cell_start, cell_rows, origin_x, origin_y, cell, nx, ny,
-             boxes, bounds, moved=None):
+def separate(x: np.ndarray, y: np.ndarray, radius: np.ndarray, n: int, cell_start: np.ndarray,
+             cell_rows: np.ndarray, origin_x: float, origin_y: float, cell: float, nx: int,
+             ny: int, boxes: np.ndarray, bounds: np.ndarray, moved: np.ndarray | None = None
+             ) -> int:
     """Push overlapping circles apart by half the overlap each; returns rows displaced.
 
     One Jacobi pass (pushes are summed, then applied, so row order does not bias
