@@ -129,7 +129,7 @@ class Space:
                   cfg.walk_speed, cfg.run_speed, self.boxes, self.bounds)
         cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
         separate(b.x, b.y, b.radius, n, cell_start, cell_rows, g.origin_x, g.origin_y, g.cell,
-                 g.nx, g.ny, self.boxes, self.bounds)
+                 g.nx, g.ny, self.boxes, self.bounds, b.moved)
         cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
         moving = b.moved[:n].astype(np.uint8) * records.FLAG_MOVING
         b.flags[:n] = (b.flags[:n] & ~np.uint8(records.FLAG_MOVING)) | moving
