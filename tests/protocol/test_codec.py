@@ -32,7 +32,7 @@ def test_arbitrary_bytes_never_escape_as_other_exceptions(data):
         assert exc.code in ERRORS
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(type_names, st.dictionaries(field_names, values, max_size=8))
 def test_structured_junk_is_either_valid_or_a_coded_error(t, fields):
     frame = msgpack.packb({**fields, "t": t}, use_bin_type=True)
