@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,12 @@ class Config:
     world: str = "plaza"
     # Simulation
     tick_hz: int = 30
-    interest_radius: float = 40.0     # metres: who you see
-    interest_cap: int = 256           # most entities one client is sent (nearest kept)
+    interest_radius: float = 40.0     # metres: an entity enters your view inside this radius
+    interest_margin: float = 4.0      # ... and leaves it only beyond radius + margin (hysteresis)
+    interest_cap: int = 128           # most entities one client knows at once (nearest kept)
+    near_radius: float = 10.0         # changed entities this close are sent every tick
+    snapshot_budget: int = 640        # bytes of records per client per tick (near and new ones exceed it)
+    max_update_interval: int = 10     # ticks a changed entity in view waits at most for an update
     hearing_radius: float = 20.0      # metres: who hears near chat and emotes
     walk_speed: float = 3.0           # m/s
     run_speed: float = 6.0            # m/s

@@ -16,6 +16,7 @@ KIND_AGENT = 1
 KIND_OBJECT = 2
 
 START_CAPACITY = 64
+POSE_SIZE = 34   # == records.POSE_DTYPE.itemsize
 
 # name -> dtype of every per-row array; the single place the layout is named.
 FIELDS: dict[str, np.dtype] = {
@@ -33,6 +34,9 @@ FIELDS: dict[str, np.dtype] = {
     "flags": np.dtype(np.uint8),
     "observer": np.dtype(np.bool_),
     "moved": np.dtype(np.bool_),
+    "slot": np.dtype(np.int32),                       # interest slot of an observer, -1 if none
+    "pose": np.dtype((np.uint8, (POSE_SIZE,))),       # latest packed VR pose record (rows x 34 bytes)
+    "pose_tick": np.dtype(np.int64),                  # tick at which `pose` last changed
 }
 
 
@@ -65,6 +69,9 @@ class Bodies:
     flags: np.ndarray
     observer: np.ndarray
     moved: np.ndarray
+    slot: np.ndarray
+    pose: np.ndarray
+    pose_tick: np.ndarray
 
     def __init__(self, capacity: int = START_CAPACITY) -> None:
         self.capacity = max(1, int(capacity))
@@ -111,6 +118,9 @@ class Bodies:
         self.flags[r] = 0
         self.observer[r] = observer
         self.moved[r] = False
+        self.slot[r] = -1
+        self.pose[r] = 0
+        self.pose_tick[r] = -1
         self.row_of[entity_id] = r
         self.n = r + 1
         return r

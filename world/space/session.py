@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
 if TYPE_CHECKING:
     from world.space.space import Space
 
@@ -36,7 +34,7 @@ class Session:
     space: Space | None = None
     ack: int | None = None          # seq of the last movement intent applied
     pose_seq: int = -1
-    visible: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint32))
+    slot: int = -1                  # interest slot in the current space
     alive: bool = True
 
     @property

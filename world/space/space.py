@@ -12,18 +12,24 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import msgpack
 import numpy as np
 
 from world.config import Config
 from world.protocol import records
 from world.protocol.messages import Move, Pose
-from world.sim import (Bodies, build_grid, diff_sorted, grid_for_bounds, integrate, query_neighbours,
-                       separate, encode_bodies)
+from world.sim import Bodies, grid_for_bounds
+from world.sim.pipeline import Interest, TickParams, step
 from world.space.session import Session
 from world.space.world_def import World
 
 KIND_CODE = {"avatar": 0, "agent": 1, "object": 2}
+
+
+def tick_params(cfg: Config) -> TickParams:
+    return TickParams(dt=1.0 / cfg.tick_hz, walk_speed=cfg.walk_speed, run_speed=cfg.run_speed,
+                      r_enter=cfg.interest_radius, r_leave=cfg.interest_radius + cfg.interest_margin,
+                      near_r=cfg.near_radius, cap=cfg.interest_cap, budget_bytes=cfg.snapshot_budget,
+                      max_interval=cfg.max_update_interval)
 
 
 class Space:
@@ -34,14 +40,15 @@ class Space:
         self.id = f"{world.name}#{instance}"
         self.capacity = cfg.capacity or world.capacity
         self.bodies = Bodies()
+        self.params = tick_params(cfg)
+        self.interest = Interest(slots=16, cap=cfg.interest_cap)
         self.sessions: dict[int, Session] = {}       # entity id -> session (observers)
         self.meta: dict[int, dict[str, Any]] = {}    # entity id -> enter-event record
-        self.pose_bytes: dict[int, bytes] = {}       # entity id -> latest packed POSE_DTYPE record
         self.boxes = world.solid_rects()
         self.bounds = world.bounds_array()
-        self.grid = grid_for_bounds(self.bounds, cfg.grid_cell)
+        # Cells of half the leave radius: the interest scan then covers a 5x5 block.
+        self.grid = grid_for_bounds(self.bounds, self.params.r_leave / 2.0)
         self._spawn_next = 0
-        self._buf = np.empty(16 * 1024, dtype=np.uint8)
         self.tick_no = 0
 
     # -- membership -------------------------------------------------------------------------------
@@ -62,11 +69,12 @@ class Space:
         b = self.bodies
         row = b.add(session.entity, KIND_CODE[kind], x, y, 0.0, yaw, self.cfg.avatar_radius, observer=True)
         b.set_intent(row, 0.0, 0.0, yaw, False)
+        session.slot = self.interest.open_slot()
+        b.slot[row] = session.slot
         self.sessions[session.entity] = session
         self.meta[session.entity] = {"id": session.entity, "kind": kind, "name": session.name,
                                      "user": session.user, "client": session.kind}
         session.space = self
-        session.visible = np.empty(0, dtype=np.uint32)
         session.ack = None
 
     def leave(self, session: Session) -> None:
@@ -74,8 +82,9 @@ class Space:
         if self.sessions.pop(session.entity, None) is None:
             return
         self.bodies.remove(session.entity)
+        self.interest.close_slot(session.slot)
+        session.slot = -1
         self.meta.pop(session.entity, None)
-        self.pose_bytes.pop(session.entity, None)
         session.space = None
 
     def position(self, entity: int) -> tuple[float, float, float, float]:
@@ -87,6 +96,7 @@ class Space:
     def set_intent(self, session: Session, move: Move) -> None:
         self.bodies.set_intent(self.bodies.row(session.entity), move.fwd, move.side, move.yaw, bool(move.run))
         session.ack = move.seq
+        self.interest.acks[session.slot] = move.seq
 
     def set_pose(self, session: Session, pose: Pose) -> None:
         if pose.seq <= session.pose_seq:
@@ -100,8 +110,9 @@ class Space:
             pos = records.quantise_pos(np.array(tf[:3]))
             rec[prefix + "x"], rec[prefix + "y"], rec[prefix + "z"] = pos
             rec[prefix + "q"] = records.encode_quat(np.array(tf[3:]))
-        self.pose_bytes[session.entity] = rec.tobytes()
         row = self.bodies.row(session.entity)
+        self.bodies.pose[row] = rec.view(np.uint8)
+        self.bodies.pose_tick[row] = self.tick_no
         self.bodies.flags[row] |= records.FLAG_VR
 
     # -- who receives what ------------------------------------------------------------------------
@@ -119,57 +130,23 @@ class Space:
 
     # -- the tick ---------------------------------------------------------------------------------
     def tick(self, dt: float) -> None:
-        """Advance the simulation one step and send every observer its snapshot."""
+        """Advance the simulation one step and hand every observer its events and snapshot."""
         self.tick_no += 1
-        b, cfg, g = self.bodies, self.cfg, self.grid
-        n = b.n
-        if n == 0:
-            return
-        integrate(b.x, b.y, b.yaw, b.fwd, b.side, b.iyaw, b.run, b.radius, b.moved, n, dt,
-                  cfg.walk_speed, cfg.run_speed, self.boxes, self.bounds)
-        cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
-        separate(b.x, b.y, b.radius, n, cell_start, cell_rows, g.origin_x, g.origin_y, g.cell,
-                 g.nx, g.ny, self.boxes, self.bounds, b.moved)
-        cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
-        moving = b.moved[:n].astype(np.uint8) * records.FLAG_MOVING
-        b.flags[:n] = (b.flags[:n] & ~np.uint8(records.FLAG_MOVING)) | moving
-        observers = np.flatnonzero(b.observer[:n]).astype(np.int32)
-        offsets, rows = query_neighbours(observers, b.x, b.y, n, cell_start, cell_rows, g.origin_x,
-                                         g.origin_y, g.cell, g.nx, g.ny, cfg.interest_radius,
-                                         cfg.interest_cap)
-        ids = b.ids
-        for k, row in enumerate(observers.tolist()):
+        f = step(self.bodies, self.interest, self.grid, self.boxes, self.bounds, self.params, self.tick_no)
+        ids = self.bodies.ids
+        view = memoryview(f.buf)
+        off, eo, lo = f.off.tolist(), f.enter_off.tolist(), f.leave_off.tolist()
+        for i, row in enumerate(f.obs_rows.tolist()):
             session = self.sessions.get(int(ids[row]))
             if session is None:
                 continue
-            seen = rows[offsets[k]:offsets[k + 1]]
-            self._send_snapshot(session, row, seen)
-
-    def _send_snapshot(self, session: Session, row: int, seen: np.ndarray) -> None:
-        b = self.bodies
-        seen_ids = np.sort(b.ids[seen])
-        entered, left = diff_sorted(session.visible, seen_ids)
-        if len(left):
-            session.sink.send({"t": "leave", "e": left.tolist()})
-        if len(entered):
-            session.sink.send({"t": "enter", "e": [self.meta[i] for i in entered.tolist()]})
-        session.visible = seen_ids
-        order = np.empty(len(seen) + 1, dtype=np.int32)
-        order[0] = row
-        order[1:] = seen
-        need = 16 * len(order)
-        if need > len(self._buf):
-            self._buf = np.empty(max(need, 2 * len(self._buf)), dtype=np.uint8)
-        nbytes = encode_bodies(order, b.ids, b.x, b.y, b.z, b.yaw, b.flags, self._buf)
-        snap: dict[str, Any] = {"t": "snap", "tick": self.tick_no, "ack": session.ack,
-                                "b": self._buf[:nbytes].tobytes()}
-        if self.pose_bytes:
-            visible = set(seen_ids.tolist())
-            visible.add(session.entity)
-            poses = [p for eid, p in self.pose_bytes.items() if eid in visible]
-            if poses:
-                snap["p"] = b"".join(poses)
-        session.sink.send_snapshot(msgpack.packb(snap, use_bin_type=True))
+            sink = session.sink
+            if lo[i + 1] > lo[i]:
+                sink.send({"t": "leave", "e": f.leave_ids[lo[i]:lo[i + 1]].tolist()})
+            if eo[i + 1] > eo[i]:
+                meta = self.meta
+                sink.send({"t": "enter", "e": [meta[e] for e in f.enter_ids[eo[i]:eo[i + 1]].tolist()]})
+            sink.send_snapshot(view[off[i]:off[i + 1]])
 
 
 class _NullSink:

@@ -1,0 +1,316 @@
+"""Interest management and snapshot encoding for every observer in one compiled pass.
+
+Per observer, in named steps:
+  gather    entities within the leave radius; beyond the enter radius only those already
+            known (hysteresis: enter at r_enter, leave past r_leave, so no flicker)
+  cap       keep the nearest `cap` when a crowd is denser than that
+  merge     against the observer's known set (a hash table per observer): exact enter / leave
+  choose    what to send: entered entities, then changed ones that are near or have waited
+            `max_interval` ticks (must), then the rest by priority (distance, in front of
+            the viewer, staleness) while the byte budget lasts. Unchanged ones are not resent.
+  write     one msgpack `snap` frame (header, body records, pose records) into a shared
+            buffer at this observer's offset; the server sends memoryview slices of it.
+
+Per-observer state lives in `Interest` (world.sim.pipeline) as (slots x cap) arrays.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from world.sim.encode import BODY_SIZE, POSE_SIZE
+
+FLAG_VR = 1                 # == records.FLAG_VR
+HEADER_MAX = 48             # bytes of msgpack around the records (see write_header)
+YAW_UNITS = 3600
+
+
+@njit(cache=True, nogil=True)
+def quantise_all(x, y, z, yaw, flags, n, q):
+    """Quantised body state of every row: q[j] = (x mm, y mm, z mm, yawf) as int64."""
+    for j in range(n):
+        q[j, 0] = np.int64(min(max(np.rint(x[j] * 1000.0), -2147483648.0), 2147483647.0))
+        q[j, 1] = np.int64(min(max(np.rint(y[j] * 1000.0), -2147483648.0), 2147483647.0))
+        q[j, 2] = np.int64(min(max(np.rint(z[j] * 1000.0), -32768.0), 32767.0))
+        units = np.int64(np.rint((math.degrees(yaw[j]) * 10.0) % YAW_UNITS)) % YAW_UNITS
+        q[j, 3] = units | (np.int64(flags[j]) << 12)
+
+
+@njit(cache=True, nogil=True)
+def put_u32be(out, pos, v):
+    out[pos] = (v >> 24) & 0xFF
+    out[pos + 1] = (v >> 16) & 0xFF
+    out[pos + 2] = (v >> 8) & 0xFF
+    out[pos + 3] = v & 0xFF
+
+
+@njit(cache=True, nogil=True)
+def put_key(out, pos, key):
+    """A msgpack fixstr of ASCII codes; returns the new position."""
+    out[pos] = 0xA0 | len(key)
+    for k in range(len(key)):
+        out[pos + 1 + k] = key[k]
+    return pos + 1 + len(key)
+
+
+@njit(cache=True, nogil=True)
+def put_record(out, pos, eid, q):
+    """One 16-byte little-endian body record (records.BODY_DTYPE)."""
+    for k in range(4):
+        out[pos + k] = (eid >> (8 * k)) & 0xFF
+    xi = q[0] & 0xFFFFFFFF
+    yi = q[1] & 0xFFFFFFFF
+    zi = q[2] & 0xFFFF
+    for k in range(4):
+        out[pos + 4 + k] = (xi >> (8 * k)) & 0xFF
+        out[pos + 8 + k] = (yi >> (8 * k)) & 0xFF
+    out[pos + 12] = zi & 0xFF
+    out[pos + 13] = (zi >> 8) & 0xFF
+    out[pos + 14] = q[3] & 0xFF
+    out[pos + 15] = (q[3] >> 8) & 0xFF
+
+
+@njit(cache=True, nogil=True)
+def table_put(tab_ids, tab_val, tab_gen, gen, eid, val):
+    """Insert into an open-addressing table whose live entries carry stamp `gen`."""
+    mask = tab_ids.shape[0] - 1
+    h = (eid * 2654435761) & mask
+    while tab_gen[h] == gen:
+        h = (h + 1) & mask
+    tab_gen[h] = gen
+    tab_ids[h] = eid
+    tab_val[h] = val
+
+
+@njit(cache=True, nogil=True)
+def table_get(tab_ids, tab_val, tab_gen, gen, eid):
+    """Value stored for eid under stamp `gen`, or -1."""
+    mask = tab_ids.shape[0] - 1
+    h = (eid * 2654435761) & mask
+    while tab_gen[h] == gen:
+        if tab_ids[h] == eid:
+            return tab_val[h]
+        h = (h + 1) & mask
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def gather(o, ids, x, y, sx, sy, cell_start, cell_rows, ox, oy, cell, nx, ny, r_enter, r_leave,
+           tab_ids, tab_val, tab_gen, gen, cand_rows, cand_d2):
+    """Rows within r_leave of observer row o; past r_enter only if already known (in the table).
+
+    sx, sy are the positions in cell order (x[cell_rows]), so the scan reads memory in order.
+    """
+    px, py = x[o], y[o]
+    re2, rl2 = r_enter * r_enter, r_leave * r_leave
+    reach = int(math.ceil(r_leave / cell))
+    cx = min(max(int((px - ox) / cell), 0), nx - 1)
+    cy = min(max(int((py - oy) / cell), 0), ny - 1)
+    cnt = 0
+    for gy in range(max(cy - reach, 0), min(cy + reach, ny - 1) + 1):
+        for gx in range(max(cx - reach, 0), min(cx + reach, nx - 1) + 1):
+            c = gy * nx + gx
+            for k in range(cell_start[c], cell_start[c + 1]):
+                dx, dy = sx[k] - px, sy[k] - py
+                d2 = dx * dx + dy * dy
+                if d2 > rl2:
+                    continue
+                j = cell_rows[k]
+                if j == o:
+                    continue
+                if d2 > re2 and table_get(tab_ids, tab_val, tab_gen, gen, ids[j]) < 0:
+                    continue
+                cand_rows[cnt] = j
+                cand_d2[cnt] = d2
+                cnt += 1
+    return cnt
+
+
+@njit(cache=True, nogil=True)
+def write_header(out, pos, tick, ack, nbody, npose):
+    """msgpack map header of a snap frame up to the start of the body records."""
+    out[pos] = 0x80 | (5 if npose > 0 else 4)
+    pos = put_key(out, pos + 1, (116,))                      # "t"
+    pos = put_key(out, pos, (115, 110, 97, 112))             # "snap"
+    pos = put_key(out, pos, (116, 105, 99, 107))             # "tick"
+    out[pos] = 0xCE
+    put_u32be(out, pos + 1, tick & 0xFFFFFFFF)
+    pos = put_key(out, pos + 5, (97, 99, 107))               # "ack"
+    if ack < 0:
+        out[pos] = 0xC0
+        pos += 1
+    else:
+        out[pos] = 0xCE
+        put_u32be(out, pos + 1, ack)
+        pos += 5
+    pos = put_key(out, pos, (98,))                           # "b"
+    out[pos] = 0xC6
+    put_u32be(out, pos + 1, nbody * BODY_SIZE)
+    return pos + 5
+
+
+@njit(cache=True, nogil=True)
+def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, n,
+                  cell_start, cell_rows, ox, oy, cell, nx, ny,
+                  r_enter, r_leave, near_r, cap, budget, max_interval, tick,
+                  known_ids, known_n, sent_q, sent_tick, acks,
+                  out, out_off, enter_ids, enter_off, leave_ids, leave_off):
+    """Interest, change tracking, budget and snapshot encoding for every observer row."""
+    m_obs = obs_rows.shape[0]
+    cand_rows = np.empty(max(n, 1), np.int32)
+    cand_d2 = np.empty(max(n, 1), np.float64)
+    sel_ids = np.empty(cap, np.int64)
+    sel_rows = np.empty(cap, np.int32)
+    sel_d2 = np.empty(cap, np.float64)
+    prev = np.empty(cap, np.int32)
+    send = np.zeros(cap, np.bool_)
+    score = np.empty(cap, np.float64)
+    opt = np.empty(cap, np.int32)
+    opt_score = np.empty(cap, np.float64)
+    new_sent_q = np.empty((cap, 4), np.int64)
+    new_sent_tick = np.empty(cap, np.int64)
+    tsize = 1
+    while tsize < 4 * cap:
+        tsize *= 2
+    tab_ids = np.empty(tsize, np.int64)
+    tab_val = np.empty(tsize, np.int32)
+    tab_gen = np.full(tsize, -1, np.int64)
+    seen = np.zeros(cap, np.bool_)
+    qall = np.empty((max(n, 1), 4), np.int64)
+    quantise_all(x, y, z, yaw, flags, n, qall)
+    sx = np.empty(max(n, 1), np.float64)
+    sy = np.empty(max(n, 1), np.float64)
+    for k in range(n):
+        sx[k] = x[cell_rows[k]]
+        sy[k] = y[cell_rows[k]]
+    near2 = near_r * near_r
+    pos = 0
+    n_enter = 0
+    n_leave = 0
+    out_off[0] = 0
+    enter_off[0] = 0
+    leave_off[0] = 0
+    for i in range(m_obs):
+        o = obs_rows[i]
+        s = slot_of[o]
+        # the known set as a hash table: id -> index in the known list
+        kn = known_n[s]
+        for a in range(kn):
+            table_put(tab_ids, tab_val, tab_gen, i, known_ids[s, a], a)
+            seen[a] = False
+        # gather + cap
+        cnt = gather(o, ids, x, y, sx, sy, cell_start, cell_rows, ox, oy, cell, nx, ny, r_enter, r_leave,
+                     tab_ids, tab_val, tab_gen, i, cand_rows, cand_d2)
+        m = cnt
+        if cnt > cap:
+            order = np.argsort(cand_d2[:cnt], kind="mergesort")
+            for k in range(cap):
+                sel_rows[k] = cand_rows[order[k]]
+                sel_d2[k] = cand_d2[order[k]]
+            m = cap
+        else:
+            for k in range(cnt):
+                sel_rows[k] = cand_rows[k]
+                sel_d2[k] = cand_d2[k]
+        # exact enter / leave against the known set
+        for b in range(m):
+            eid = np.int64(ids[sel_rows[b]])
+            sel_ids[b] = eid
+            p = table_get(tab_ids, tab_val, tab_gen, i, eid)
+            prev[b] = p
+            if p < 0:
+                enter_ids[n_enter] = eid
+                n_enter += 1
+            else:
+                seen[p] = True
+        for a in range(kn):
+            if not seen[a]:
+                leave_ids[n_leave] = known_ids[s, a]
+                n_leave += 1
+        # choose what to send
+        fx, fy = -math.sin(yaw[o]), math.cos(yaw[o])
+        used = BODY_SIZE
+        n_opt = 0
+        for b in range(m):
+            j = sel_rows[b]
+            send[b] = False
+            p = prev[b]
+            if p < 0:
+                send[b] = True
+            else:
+                last = sent_tick[s, p]
+                changed = pose_tick[j] > last
+                for k in range(4):
+                    if sent_q[s, p, k] != qall[j, k]:
+                        changed = True
+                if changed:
+                    if sel_d2[b] <= near2 or tick - last >= max_interval:
+                        send[b] = True
+                    else:
+                        d = math.sqrt(sel_d2[b])
+                        front = (x[j] - x[o]) * fx + (y[j] - y[o]) * fy > 0.0
+                        score[b] = (tick - last) * (2.0 if front else 1.0) / (1.0 + d / near_r)
+                        opt[n_opt] = b
+                        n_opt += 1
+            if send[b]:
+                used += BODY_SIZE + (POSE_SIZE if flags[j] & FLAG_VR else 0)
+        # optional updates, best score first, while the budget lasts
+        for k in range(n_opt):
+            opt_score[k] = -score[opt[k]]
+        order = np.argsort(opt_score[:n_opt])
+        for k in range(n_opt):
+            b = opt[order[k]]
+            cost = BODY_SIZE + (POSE_SIZE if flags[sel_rows[b]] & FLAG_VR else 0)
+            if used + cost > budget:
+                break
+            send[b] = True
+            used += cost
+        # write the frame: header, own record, sent records, sent poses
+        nbody = 1
+        npose = 0
+        for b in range(m):
+            if send[b]:
+                nbody += 1
+                if flags[sel_rows[b]] & FLAG_VR:
+                    npose += 1
+        pos = write_header(out, pos, tick, acks[s], nbody, npose)
+        put_record(out, pos, ids[o], qall[o])
+        pos += BODY_SIZE
+        for b in range(m):
+            if send[b]:
+                put_record(out, pos, sel_ids[b], qall[sel_rows[b]])
+                pos += BODY_SIZE
+        if npose > 0:
+            pos = put_key(out, pos, (112,))                  # "p"
+            out[pos] = 0xC6
+            put_u32be(out, pos + 1, npose * POSE_SIZE)
+            pos += 5
+            for b in range(m):
+                j = sel_rows[b]
+                if send[b] and flags[j] & FLAG_VR:
+                    out[pos:pos + POSE_SIZE] = pose[j]
+                    pos += POSE_SIZE
+        out_off[i + 1] = pos
+        # remember what this observer now knows and what it was last sent
+        for b in range(m):
+            p = prev[b]
+            if send[b]:
+                for k in range(4):
+                    new_sent_q[b, k] = qall[sel_rows[b], k]
+                new_sent_tick[b] = tick
+            else:
+                for k in range(4):
+                    new_sent_q[b, k] = sent_q[s, p, k]
+                new_sent_tick[b] = sent_tick[s, p]
+        for b in range(m):
+            known_ids[s, b] = sel_ids[b]
+            for k in range(4):
+                sent_q[s, b, k] = new_sent_q[b, k]
+            sent_tick[s, b] = new_sent_tick[b]
+        known_n[s] = m
+        enter_off[i + 1] = n_enter
+        leave_off[i + 1] = n_leave
+    return pos

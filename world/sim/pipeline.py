@@ -1,0 +1,124 @@
+"""One simulation step for a whole space: move, collide, grid, interest and encode.
+
+`step` is the tick of world.space.Space without any I/O, so the server and
+`agora bench sim` run exactly the same code. Its output, `Frames`, is one byte
+buffer holding a ready-to-send msgpack `snap` frame per observer plus the
+enter/leave ids per observer in CSR form.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from world.sim.encode import BODY_SIZE, POSE_SIZE
+from world.sim.grid import GridSpec, build_grid
+from world.sim.interest import HEADER_MAX, interest_pass
+from world.sim.movement import integrate, separate
+from world.sim.state import Bodies
+
+FLAG_MOVING = np.uint8(4)    # == records.FLAG_MOVING
+
+
+class TickParams(NamedTuple):
+    dt: float = 1.0 / 30.0
+    walk_speed: float = 3.0
+    run_speed: float = 6.0
+    r_enter: float = 40.0        # an entity enters view inside this radius (m)
+    r_leave: float = 44.0        # and leaves it only beyond this one (hysteresis)
+    near_r: float = 10.0         # changed entities this close are sent every tick
+    cap: int = 128               # most entities one observer knows at a time (nearest kept)
+    budget_bytes: int = 640      # per observer per tick for body and pose records
+    max_interval: int = 10       # ticks a changed entity may wait at most (the starvation bound)
+
+
+class Frames(NamedTuple):
+    buf: np.ndarray              # uint8: frames back to back
+    obs_rows: np.ndarray         # int32[m]: observer rows, in frame order
+    off: np.ndarray              # int64[m+1]: frame i is buf[off[i]:off[i+1]]
+    enter_ids: np.ndarray        # int64: entity ids entering view, observer i's at enter_off[i]:enter_off[i+1]
+    enter_off: np.ndarray
+    leave_ids: np.ndarray
+    leave_off: np.ndarray
+
+
+class Interest:
+    """What each observer slot knows: sorted ids, last sent quantised state and tick, input ack."""
+
+    def __init__(self, slots: int = 16, cap: int = 128) -> None:
+        self.cap = cap
+        self.slots = 0
+        self.free: list[int] = []
+        self._alloc(max(1, slots))
+        self._bufs = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
+        self._flip = 0
+        self._events = np.empty(0, np.int64)
+
+    def _alloc(self, slots: int) -> None:
+        cap, old = self.cap, self.slots
+        fresh = {
+            "known_ids": np.zeros((slots, cap), np.int64), "known_n": np.zeros(slots, np.int64),
+            "sent_q": np.zeros((slots, cap, 4), np.int64), "sent_tick": np.zeros((slots, cap), np.int64),
+            "acks": np.full(slots, -1, np.int64),
+        }
+        for name, arr in fresh.items():
+            if old:
+                arr[:old] = getattr(self, name)
+            setattr(self, name, arr)
+        self.free.extend(range(slots - 1, old - 1, -1))
+        self.slots = slots
+
+    def open_slot(self) -> int:
+        if not self.free:
+            self._alloc(self.slots * 2)
+        s = self.free.pop()
+        self.known_n[s] = 0
+        self.acks[s] = -1
+        return s
+
+    def close_slot(self, s: int) -> None:
+        self.known_n[s] = 0
+        self.acks[s] = -1
+        self.free.append(s)
+
+    def buffers(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Output buffer (alternating, so last tick's frames stay valid) and event scratch."""
+        need = m * (HEADER_MAX + (BODY_SIZE + POSE_SIZE) * (self.cap + 1))
+        self._flip ^= 1
+        if len(self._bufs[self._flip]) < need:
+            self._bufs[self._flip] = np.empty(max(need, 2 * len(self._bufs[self._flip])), np.uint8)
+        events = m * self.cap
+        if len(self._events) < 2 * events:
+            self._events = np.empty(max(2 * events, 2 * len(self._events)), np.int64)
+        return self._bufs[self._flip], self._events[:events], self._events[events:2 * events]
+
+
+def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, bounds: np.ndarray,
+         params: TickParams, tick: int) -> Frames:
+    """Advance every body one tick and produce every observer's frame and events."""
+    b, g, p = bodies, grid, params
+    n = b.n
+    if n:
+        integrate(b.x, b.y, b.yaw, b.fwd, b.side, b.iyaw, b.run, b.radius, b.moved, n, p.dt,
+                  p.walk_speed, p.run_speed, boxes, bounds)
+        cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
+        if separate(b.x, b.y, b.radius, n, cell_start, cell_rows, g.origin_x, g.origin_y, g.cell,
+                    g.nx, g.ny, boxes, bounds, b.moved):
+            cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
+        b.flags[:n] = (b.flags[:n] & ~FLAG_MOVING) | (b.moved[:n].view(np.uint8) * FLAG_MOVING)
+    else:
+        cell_start, cell_rows = build_grid(b.x, b.y, 0, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
+    obs_rows = np.flatnonzero(b.slot[:n] >= 0).astype(np.int32)
+    m = len(obs_rows)
+    buf, enter_ids, leave_ids = interest.buffers(m)
+    off = np.empty(m + 1, np.int64)
+    enter_off = np.empty(m + 1, np.int64)
+    leave_off = np.empty(m + 1, np.int64)
+    i = interest
+    interest_pass(obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose, b.pose_tick, n,
+                  cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx, g.ny,
+                  p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap), p.budget_bytes, p.max_interval, tick,
+                  i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
+                  buf, off, enter_ids, enter_off, leave_ids, leave_off)
+    return Frames(buf, obs_rows, off, enter_ids, enter_off, leave_ids, leave_off)
