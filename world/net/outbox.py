@@ -15,17 +15,19 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from world.logs import event
 from world.protocol import CLOSE, encode
 
 
 class Outbox:
-    def __init__(self, conn: ServerConnection, max_reliable: int) -> None:
+    def __init__(self, conn: ServerConnection, max_reliable: int, write_limit: int) -> None:
         self.conn = conn
         self.max_reliable = max_reliable
+        self.write_limit = write_limit
         self.reliable: deque[bytes] = deque()
-        self.snapshot: bytes | None = None
+        self.snapshot: bytes | memoryview | None = None
         self.wake = asyncio.Event()
         self.closing: tuple[int, str] | None = None
         self.closed = False
@@ -38,8 +40,29 @@ class Outbox:
     def send(self, msg: dict[str, Any]) -> None:
         self.send_frame(encode(msg))
 
+    def _direct(self, frame: bytes | memoryview) -> bool:
+        """Write now, without waking the writer task, when nothing is queued or in flight
+        and the socket keeps up. Most frames take this path; a backed-up client falls
+        back to the queue and the writer's awaited, flow-controlled sends."""
+        if self.reliable or self.snapshot is not None or self.send_started is not None:
+            return False
+        conn = self.conn
+        transport = conn.transport
+        if conn.protocol.state is not State.OPEN or transport.get_write_buffer_size() > self.write_limit:
+            return False
+        try:
+            conn.protocol.send_binary(frame)
+            conn.send_data()
+        except Exception:
+            return False
+        self.sent_frames += 1
+        self.sent_bytes += len(frame)
+        return True
+
     def send_frame(self, frame: bytes) -> None:
         if self.closed or self.closing:
+            return
+        if self._direct(frame):
             return
         self.reliable.append(frame)
         if len(self.reliable) > self.max_reliable:
@@ -47,12 +70,17 @@ class Outbox:
             self.close(CLOSE["too_slow"], "send queue overflow: client reads too slowly")
         self.wake.set()
 
-    def send_snapshot(self, frame: bytes) -> None:
+    def send_snapshot(self, frame: bytes | memoryview) -> None:
+        """Send a snapshot now, or park a copy in the slot (replacing an unsent older one).
+
+        Only a backed-up client pays for the copy; the tick's buffer is reused later."""
         if self.closed or self.closing:
+            return
+        if self._direct(frame):
             return
         if self.snapshot is not None:
             self.snapshots_dropped += 1
-        self.snapshot = frame
+        self.snapshot = bytes(frame)
         self.wake.set()
 
     def close(self, code: int, reason: str) -> None:

@@ -22,11 +22,10 @@ from websockets.http11 import Request, Response
 
 from world.config import Config
 from world.logs import event
-from world.net.limits import Limits
+from world.net.link import AgoraConnection, Link
 from world.net.outbox import Outbox
-from world.protocol import CLOSE, ProtocolError, decode_client
-from world.protocol import messages as m
-from world.space.realm import Realm, Refusal
+from world.protocol import CLOSE
+from world.space.realm import Realm
 from world.space.space import warm_up
 from world.space.world_def import load_world
 from world.store import AsyncStore
@@ -82,7 +81,7 @@ class WorldServer:
             self._handler, cfg.host, cfg.port, compression=None, max_size=cfg.transport_max_frame,
             max_queue=64, open_timeout=cfg.hello_timeout, ping_interval=cfg.ping_interval,
             ping_timeout=cfg.ping_timeout, close_timeout=cfg.close_timeout, write_limit=cfg.write_limit,
-            process_request=self._http, server_header="agora/0.1")
+            process_request=self._http, server_header="agora/0.1", create_connection=AgoraConnection)
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         loop = asyncio.get_running_loop()
@@ -130,7 +129,10 @@ class WorldServer:
             "errors_sent": self.errors_sent, "store": self.store.stats._asdict(),
         }
 
-    def _http(self, conn: ServerConnection, request: Request) -> Response | None:
+    def _http(self, conn: AgoraConnection, request: Request) -> Response | None:
+        if request.path not in ("/stats", "/health"):
+            Link(self, conn)          # before the upgrade completes, so no frame can slip past it
+            return None
         if request.path == "/stats":
             resp = conn.respond(HTTPStatus.OK, json.dumps(self.stats()) + "\n")
             resp.headers["Content-Type"] = "application/json"
@@ -184,29 +186,18 @@ class WorldServer:
                 event("housekeeping_failed", level=40, exc_info=True)
 
     # -- one connection ---------------------------------------------------------------------------
-    def _error(self, outbox: Outbox, code: str, msg: str, rid: int | None = None,
-               field: str | None = None) -> None:
-        self.errors_sent += 1
-        outbox.send(m.error(code, msg, rid, field))
-
-    async def _handler(self, conn: ServerConnection) -> None:
-        if self._stopping.is_set():
+    async def _handler(self, conn: AgoraConnection) -> None:
+        link = conn.link
+        if link is None or self._stopping.is_set():
             await conn.close(CLOSE["going_away"], "server shutting down")
             return
         self.connections_total += 1
-        outbox = Outbox(conn, self.cfg.outbox_max)
+        outbox = link.outbox
         self.outboxes.add(outbox)
         writer = asyncio.get_running_loop().create_task(outbox.run())
-        session = None
         try:
-            session = await self._handshake(conn, outbox)
-            if session is not None:
-                await self._read_loop(conn, outbox, session)
-        except ConnectionClosed:
-            pass
+            await link.serve()
         finally:
-            if session is not None:
-                await self.realm.leave(session)
             if not outbox.closing and not outbox.closed:
                 outbox.close(CLOSE["normal"], "bye")
             try:
@@ -214,68 +205,10 @@ class WorldServer:
             except (asyncio.TimeoutError, ConnectionClosed):
                 outbox.abort()
                 writer.cancel()
-            self.outboxes.discard(outbox)
-
-    async def _handshake(self, conn: ServerConnection, outbox: Outbox):
-        try:
-            frame = await asyncio.wait_for(conn.recv(), self.cfg.hello_timeout)
-        except asyncio.TimeoutError:
-            self._error(outbox, "not_ready", "no hello within the handshake timeout")
-            outbox.close(CLOSE["hello_timeout"], "hello timeout")
-            return None
-        try:
-            msg = decode_client(frame)
-        except ProtocolError as exc:
-            self._error(outbox, exc.code, exc.msg, field=exc.field)
-            outbox.close(CLOSE["bad_hello"], "first message must be a valid hello")
-            return None
-        if not isinstance(msg, m.Hello):
-            self._error(outbox, "not_ready", "send hello first")
-            outbox.close(CLOSE["bad_hello"], "first message must be hello")
-            return None
-        try:
-            return await self.realm.join(msg, outbox)
-        except Refusal as exc:
-            self._error(outbox, exc.code, exc.msg)
-            outbox.close(CLOSE[exc.close or "bad_hello"], exc.code)
-            return None
-        except Exception:
-            event("join_failed", level=40, exc_info=True)
-            self._error(outbox, "internal", "the server failed to admit you")
-            outbox.close(CLOSE["internal"], "internal error")
-            return None
-
-    async def _read_loop(self, conn: ServerConnection, outbox: Outbox, session) -> None:
-        cfg = self.cfg
-        limits = Limits({"input": cfg.rate_input, "chat": cfg.rate_chat, "request": cfg.rate_request},
-                        cfg.strikes, cfg.rate_errors_shown)
-        realm = self.realm
-        async for frame in conn:
-            if not session.alive:
-                break
-            try:
-                msg = decode_client(frame)
-            except ProtocolError as exc:
-                self._error(outbox, exc.code, exc.msg, field=exc.field)
-                if not limits.strike():
-                    outbox.close(CLOSE["abuse"], "too many malformed messages")
-                    break
-                continue
-            rid = getattr(msg, "rid", None)
-            if not limits.allow(m.RATE_CLASS[msg.TYPE]):
-                if limits.show_error():
-                    self._error(outbox, "rate_limited", f"too many {m.RATE_CLASS[msg.TYPE]} messages", rid)
-                if not limits.strike():
-                    outbox.close(CLOSE["abuse"], "rate limits exceeded persistently")
-                    break
-                continue
-            try:
-                await realm.handle(session, msg)
-            except Refusal as exc:
-                self._error(outbox, exc.code, exc.msg, rid)
             except Exception:
-                event("handler_failed", level=40, exc_info=True, type=msg.TYPE, user=session.user)
-                self._error(outbox, "internal", "the server failed to process this message", rid)
+                event("writer_failed", level=40, exc_info=True)
+                outbox.abort()
+            self.outboxes.discard(outbox)
 
 
 async def run_server(cfg: Config) -> None:

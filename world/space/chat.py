@@ -57,7 +57,8 @@ async def handle_history(realm: Realm, s: Session, msg: m.History) -> None:
     s.sink.send(reply("history", msg.rid, ch=msg.ch, to=msg.to, msgs=lines, more=more, cursor=cursor))
 
 
-async def handle_emote(realm: Realm, s: Session, msg: m.Emote) -> None:
+def handle_emote(realm: Realm, s: Session, msg: m.Emote) -> None:
+    """Emotes are visual: everyone who can see the emoter (the emoter included) gets one."""
     if s.space is None:
         return
     frame = encode({"t": "emote", "e": s.entity, "emote": msg.e})

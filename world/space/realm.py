@@ -43,11 +43,15 @@ class Realm:
         self._presence_on: dict[int, dict[str, Any]] = {}
         self._presence_off: set[int] = set()
         from world.space import chat, groups, moderation   # handlers, by message type
+        # Instant handlers touch only memory and run inline as frames arrive; the others
+        # await the store and run in the connection's own task, in arrival order.
+        self.instant: dict[type, Callable[[Realm, Session, Any], None]] = {
+            m.Move: self._handle_move, m.Pose: self._handle_pose, m.Ping: self._handle_ping,
+            m.Who: self._handle_who, m.Emote: chat.handle_emote,
+        }
         self.handlers: dict[type, Callable[[Realm, Session, Any], Awaitable[None]]] = {
-            m.Chat: chat.handle_chat, m.History: chat.handle_history, m.Emote: chat.handle_emote,
-            m.Group: groups.handle_group, m.Mod: moderation.handle_mod, m.Block: moderation.handle_block,
-            m.Who: self._handle_who, m.Ping: self._handle_ping, m.Move: self._handle_move,
-            m.Pose: self._handle_pose,
+            m.Chat: chat.handle_chat, m.History: chat.handle_history, m.Group: groups.handle_group,
+            m.Mod: moderation.handle_mod, m.Block: moderation.handle_block,
         }
 
     # -- spaces -----------------------------------------------------------------------------------
@@ -192,7 +196,17 @@ class Realm:
         return self.sessions.get(user)
 
     # -- inputs -----------------------------------------------------------------------------------
+    def handle_now(self, session: Session, msg: m.Message) -> bool:
+        """Run an instant handler; False if this message type needs `handle` (awaits the store)."""
+        handler = self.instant.get(type(msg))
+        if handler is None:
+            return False
+        handler(self, session, msg)
+        return True
+
     async def handle(self, session: Session, msg: m.Message) -> None:
+        if self.handle_now(session, msg):
+            return
         handler = self.handlers.get(type(msg))
         if handler is None:      # hello twice
             raise Refusal("already_joined", "hello was already accepted on this connection")
@@ -203,22 +217,22 @@ class Realm:
             raise Refusal(code, str(exc)) from None
 
     @staticmethod
-    async def _handle_move(realm: Realm, session: Session, msg: m.Move) -> None:
+    def _handle_move(realm: Realm, session: Session, msg: m.Move) -> None:
         if session.space is not None:
             session.space.set_intent(session, msg)
 
     @staticmethod
-    async def _handle_pose(realm: Realm, session: Session, msg: m.Pose) -> None:
+    def _handle_pose(realm: Realm, session: Session, msg: m.Pose) -> None:
         if session.space is not None:
             session.space.set_pose(session, msg)
 
     @staticmethod
-    async def _handle_ping(realm: Realm, session: Session, msg: m.Ping) -> None:
+    def _handle_ping(realm: Realm, session: Session, msg: m.Ping) -> None:
         tick = session.space.tick_no if session.space else 0
         session.sink.send({"t": "pong", "n": msg.n, "tick": tick, "ts": now_ms()})
 
     @staticmethod
-    async def _handle_who(realm: Realm, session: Session, msg: m.Who) -> None:
+    def _handle_who(realm: Realm, session: Session, msg: m.Who) -> None:
         users = [realm.presence_entry(s) for s in realm.sessions.values()]
         session.sink.send(reply("who", msg.rid, users=users))
 
