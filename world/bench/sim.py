@@ -281,7 +281,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark; 0 on success, 1 if methods disagree, 2 if the plot cannot be drawn."""
+    """Run the benchmark: 0 if it ran and the methods agree, 1 if they differ or the tick
+    failed, 2 on bad options (or --plot without matplotlib)."""
     from rich.console import Console
 
     console = Console()
@@ -321,17 +322,26 @@ def run(args: argparse.Namespace) -> int:
                 row["brute"], found["brute"] = time_runs(brute_neighbours(lay, radius),
                                                          args.repeats)
             if not no_tick:
-                row["tick"] = _time_tick(lay, radius, tick_cell, args.repeats)
+                try:
+                    row["tick"] = _time_tick(lay, radius, tick_cell, args.repeats)
+                except Exception as exc:  # a broken tick is reported, the comparison still runs
+                    console.print(f"[red]full tick failed at {n:,} entities: {exc!r}[/]")
+                    ok = False
         results[n] = row
         agree = all(same_lists(found["grid"], other, CHECK_LISTS) for other in found.values())
         ok &= agree
         _print_size(console, n, lay, radius, cell, tick_cell, row, found, agree)
     warm = None
     if not no_tick:
-        with console.status("first tick in a fresh process ..."):
-            first, warm = warm_start_seconds()
-        console.print(f"fresh process to first tick done: {warm:.2f} s with a warm numba cache "
-                      f"(first launch {first:.2f} s)")
+        try:
+            with console.status("first tick in a fresh process ..."):
+                first, warm = warm_start_seconds()
+            console.print(f"fresh process to first tick done: {warm:.2f} s with a warm numba "
+                          f"cache (first launch {first:.2f} s)")
+        except (subprocess.SubprocessError, ValueError, IndexError) as exc:
+            detail = getattr(exc, "stderr", None) or ""
+            console.print(f"[red]first tick in a fresh process failed: {exc}[/]\n{detail[-2000:]}")
+            ok = False
     for method, why in (("tick", no_tick), ("ckdtree", no_ckdtree)):
         if why:
             console.print(f"[yellow]{LABELS[method]} not measured: {why}[/]")
@@ -340,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
         _plot(args.plot, results, observers, radius)
         console.print(f"plot written to {args.plot}")
     if not ok:
-        console.print("[red]neighbour lists differ between methods[/]")
+        console.print("[red]failed: see the errors above[/]")
     if args.json:
         print(json.dumps(_summary_json(results, observers, warm)))
     return 0 if ok else 1

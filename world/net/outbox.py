@@ -70,13 +70,26 @@ class Outbox:
             self.close(CLOSE["too_slow"], "send queue overflow: client reads too slowly")
         self.wake.set()
 
-    def send_snapshot(self, frame: bytes | memoryview) -> None:
+    def _direct_framed(self, framed: memoryview) -> bool:
+        """Write an already-framed server frame straight to the socket when the connection is idle."""
+        if self.reliable or self.snapshot is not None or self.send_started is not None:
+            return False
+        conn = self.conn
+        transport = conn.transport
+        if conn.protocol.state is not State.OPEN or transport.get_write_buffer_size() > self.write_limit:
+            return False
+        transport.write(framed)
+        self.sent_frames += 1
+        self.sent_bytes += len(framed)
+        return True
+
+    def send_snapshot(self, frame: bytes | memoryview, framed: bytes | memoryview | None = None) -> None:
         """Send a snapshot now, or park a copy in the slot (replacing an unsent older one).
 
         Only a backed-up client pays for the copy; the tick's buffer is reused later."""
         if self.closed or self.closing:
             return
-        if self._direct(frame):
+        if self._direct_framed(framed) if framed is not None else self._direct(frame):
             return
         if self.snapshot is not None:
             self.snapshots_dropped += 1

@@ -24,7 +24,7 @@ from numba import njit
 from world.sim.encode import BODY_SIZE, POSE_SIZE
 
 FLAG_VR = 1                 # == records.FLAG_VR
-HEADER_MAX = 48             # bytes of msgpack around the records (see write_header)
+HEADER_MAX = 52             # bytes around the records: WebSocket frame header (4) + msgpack (48)
 YAW_UNITS = 3600
 
 
@@ -157,8 +157,12 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                   cell_start, cell_rows, ox, oy, cell, nx, ny,
                   r_enter, r_leave, near_r, cap, budget, max_interval, tick,
                   known_ids, known_n, sent_q, sent_tick, acks,
-                  out, out_off, enter_ids, enter_off, leave_ids, leave_off):
-    """Interest, change tracking, budget and snapshot encoding for every observer row."""
+                  out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off):
+    """Interest, change tracking, budget and snapshot encoding for every observer row.
+
+    Observer i's msgpack frame is out[start[i]:end[i]]; out[ws_start[i]:end[i]] is the same
+    frame with its WebSocket header (binary, unmasked, as a server sends it) in front.
+    """
     m_obs = obs_rows.shape[0]
     cand_rows = np.empty(max(n, 1), np.int32)
     cand_d2 = np.empty(max(n, 1), np.float64)
@@ -190,7 +194,6 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
     pos = 0
     n_enter = 0
     n_leave = 0
-    out_off[0] = 0
     enter_off[0] = 0
     leave_off[0] = 0
     for i in range(m_obs):
@@ -276,7 +279,8 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                 nbody += 1
                 if flags[sel_rows[b]] & FLAG_VR:
                     npose += 1
-        pos = write_header(out, pos, tick, acks[s], nbody, npose)
+        begin = pos
+        pos = write_header(out, pos + 4, tick, acks[s], nbody, npose)
         put_record(out, pos, ids[o], qall[o])
         pos += BODY_SIZE
         for b in range(m):
@@ -293,7 +297,19 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                 if send[b] and flags[j] & FLAG_VR:
                     out[pos:pos + POSE_SIZE] = pose[j]
                     pos += POSE_SIZE
-        out_off[i + 1] = pos
+        start[i] = begin + 4
+        end[i] = pos
+        length = pos - begin - 4
+        if length < 126:                     # RFC 6455: the shortest length form is required
+            ws_start[i] = begin + 2
+            out[begin + 2] = 0x82
+            out[begin + 3] = length
+        else:                                # frames stay far below 65536 bytes
+            ws_start[i] = begin
+            out[begin] = 0x82
+            out[begin + 1] = 126
+            out[begin + 2] = (length >> 8) & 0xFF
+            out[begin + 3] = length & 0xFF
         # remember what this observer now knows and what it was last sent
         for b in range(m):
             p = prev[b]

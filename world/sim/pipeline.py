@@ -36,7 +36,9 @@ class TickParams(NamedTuple):
 class Frames(NamedTuple):
     buf: np.ndarray              # uint8: frames back to back
     obs_rows: np.ndarray         # int32[m]: observer rows, in frame order
-    off: np.ndarray              # int64[m+1]: frame i is buf[off[i]:off[i+1]]
+    ws_start: np.ndarray         # int64[m]: buf[ws_start[i]:end[i]] is frame i with its WebSocket header
+    start: np.ndarray            # int64[m]: buf[start[i]:end[i]] is frame i (one msgpack `snap` map)
+    end: np.ndarray
     enter_ids: np.ndarray        # int64: entity ids entering view, observer i's at enter_off[i]:enter_off[i+1]
     enter_off: np.ndarray
     leave_ids: np.ndarray
@@ -112,7 +114,9 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     obs_rows = np.flatnonzero(b.slot[:n] >= 0).astype(np.int32)
     m = len(obs_rows)
     buf, enter_ids, leave_ids = interest.buffers(m)
-    off = np.empty(m + 1, np.int64)
+    ws_start = np.empty(m, np.int64)
+    start = np.empty(m, np.int64)
+    end = np.empty(m, np.int64)
     enter_off = np.empty(m + 1, np.int64)
     leave_off = np.empty(m + 1, np.int64)
     i = interest
@@ -120,5 +124,5 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
                   cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx, g.ny,
                   p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap), p.budget_bytes, p.max_interval, tick,
                   i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
-                  buf, off, enter_ids, enter_off, leave_ids, leave_off)
-    return Frames(buf, obs_rows, off, enter_ids, enter_off, leave_ids, leave_off)
+                  buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off)
+    return Frames(buf, obs_rows, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off)

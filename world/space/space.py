@@ -133,26 +133,24 @@ class Space:
         """Advance the simulation one step and hand every observer its events and snapshot."""
         self.tick_no += 1
         f = step(self.bodies, self.interest, self.grid, self.boxes, self.bounds, self.params, self.tick_no)
-        ids = self.bodies.ids
         view = memoryview(f.buf)
-        off, eo, lo = f.off.tolist(), f.enter_off.tolist(), f.leave_off.tolist()
-        for i, row in enumerate(f.obs_rows.tolist()):
-            session = self.sessions.get(int(ids[row]))
-            if session is None:
-                continue
-            sink = session.sink
+        eo, lo = f.enter_off.tolist(), f.leave_off.tolist()
+        sessions, meta = self.sessions, self.meta
+        observers = self.bodies.ids[f.obs_rows].tolist()
+        for i, (eid, ws, start, end) in enumerate(zip(observers, f.ws_start.tolist(), f.start.tolist(),
+                                                       f.end.tolist())):
+            sink = sessions[eid].sink
             if lo[i + 1] > lo[i]:
                 sink.send({"t": "leave", "e": f.leave_ids[lo[i]:lo[i + 1]].tolist()})
             if eo[i + 1] > eo[i]:
-                meta = self.meta
                 sink.send({"t": "enter", "e": [meta[e] for e in f.enter_ids[eo[i]:eo[i + 1]].tolist()]})
-            sink.send_snapshot(view[off[i]:off[i + 1]])
+            sink.send_snapshot(view[start:end], view[ws:end])
 
 
 class _NullSink:
     def send(self, msg: dict[str, Any]) -> None: ...
     def send_frame(self, frame: bytes) -> None: ...
-    def send_snapshot(self, frame: bytes) -> None: ...
+    def send_snapshot(self, frame: Any, framed: Any = None) -> None: ...
     def close(self, code: int, reason: str) -> None: ...
 
 
