@@ -51,6 +51,12 @@ def _bots(args: argparse.Namespace) -> int:
     return load.run(args) or 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(f"world.bench.{args.bench}").run(args) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="agora", description="Agora shared 3D/VR social spaces")
     sub = p.add_subparsers(dest="command", required=True)
@@ -79,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     from client import load
     load.add_arguments(b)
     b.set_defaults(func=_bots)
+
+    bench = sub.add_parser("bench", help="benchmarks: print a table and ratios against baselines")
+    kinds = bench.add_subparsers(dest="bench", required=True)
+    from world.bench import sim
+    sim.add_arguments(kinds.add_parser("sim", help="simulation tick and neighbour search vs cKDTree"))
+    bench.set_defaults(func=_bench)
     return p
 
 

@@ -24,22 +24,24 @@ from numba import njit
 from world.sim.encode import BODY_SIZE, POSE_SIZE
 
 FLAG_VR = 1                 # == records.FLAG_VR
-HEADER_MAX = 52             # bytes around the records: WebSocket frame header (4) + msgpack (48)
+HEADER_MAX = 52             # bytes around the records: alignment (3) + WebSocket header (4) + msgpack (<= 41)
 YAW_UNITS = 3600
 
 
-@njit(cache=True, nogil=True)
-def quantise_all(x, y, z, yaw, flags, n, q):
-    """Quantised body state of every row: q[j] = (x mm, y mm, z mm, yawf) as int64."""
-    for j in range(n):
-        q[j, 0] = np.int64(min(max(np.rint(x[j] * 1000.0), -2147483648.0), 2147483647.0))
-        q[j, 1] = np.int64(min(max(np.rint(y[j] * 1000.0), -2147483648.0), 2147483647.0))
-        q[j, 2] = np.int64(min(max(np.rint(z[j] * 1000.0), -32768.0), 32767.0))
-        units = np.int64(np.rint((math.degrees(yaw[j]) * 10.0) % YAW_UNITS)) % YAW_UNITS
-        q[j, 3] = units | (np.int64(flags[j]) << 12)
+@njit(cache=True, nogil=True, inline="always")
+def quantise(x, y, z, yaw, flags, j, q, qstamp, stamp):
+    """Quantised body state of row j, computed once per pass: q[j] = (x mm, y mm, z mm, yawf)."""
+    if qstamp[j] == stamp:
+        return
+    qstamp[j] = stamp
+    q[j, 0] = np.int64(min(max(np.rint(x[j] * 1000.0), -2147483648.0), 2147483647.0))
+    q[j, 1] = np.int64(min(max(np.rint(y[j] * 1000.0), -2147483648.0), 2147483647.0))
+    q[j, 2] = np.int64(min(max(np.rint(z[j] * 1000.0), -32768.0), 32767.0))
+    units = np.int64(np.rint((math.degrees(yaw[j]) * 10.0) % YAW_UNITS)) % YAW_UNITS
+    q[j, 3] = units | (np.int64(flags[j]) << 12)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def put_u32be(out, pos, v):
     out[pos] = (v >> 24) & 0xFF
     out[pos + 1] = (v >> 16) & 0xFF
@@ -47,7 +49,7 @@ def put_u32be(out, pos, v):
     out[pos + 3] = v & 0xFF
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def put_key(out, pos, key):
     """A msgpack fixstr of ASCII codes; returns the new position."""
     out[pos] = 0xA0 | len(key)
@@ -56,24 +58,16 @@ def put_key(out, pos, key):
     return pos + 1 + len(key)
 
 
-@njit(cache=True, nogil=True)
-def put_record(out, pos, eid, q):
-    """One 16-byte little-endian body record (records.BODY_DTYPE)."""
-    for k in range(4):
-        out[pos + k] = (eid >> (8 * k)) & 0xFF
-    xi = q[0] & 0xFFFFFFFF
-    yi = q[1] & 0xFFFFFFFF
-    zi = q[2] & 0xFFFF
-    for k in range(4):
-        out[pos + 4 + k] = (xi >> (8 * k)) & 0xFF
-        out[pos + 8 + k] = (yi >> (8 * k)) & 0xFF
-    out[pos + 12] = zi & 0xFF
-    out[pos + 13] = (zi >> 8) & 0xFF
-    out[pos + 14] = q[3] & 0xFF
-    out[pos + 15] = (q[3] >> 8) & 0xFF
+@njit(cache=True, nogil=True, inline="always")
+def put_record(out32, word, eid, qall, j):
+    """One 16-byte body record (records.BODY_DTYPE) of row j as four aligned little-endian words."""
+    out32[word] = eid & 0xFFFFFFFF
+    out32[word + 1] = qall[j, 0] & 0xFFFFFFFF
+    out32[word + 2] = qall[j, 1] & 0xFFFFFFFF
+    out32[word + 3] = (qall[j, 2] & 0xFFFF) | ((qall[j, 3] & 0xFFFF) << 16)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def table_put(tab_ids, tab_val, tab_gen, gen, eid, val):
     """Insert into an open-addressing table whose live entries carry stamp `gen`."""
     mask = tab_ids.shape[0] - 1
@@ -85,7 +79,7 @@ def table_put(tab_ids, tab_val, tab_gen, gen, eid, val):
     tab_val[h] = val
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def table_get(tab_ids, tab_val, tab_gen, gen, eid):
     """Value stored for eid under stamp `gen`, or -1."""
     mask = tab_ids.shape[0] - 1
@@ -97,7 +91,7 @@ def table_get(tab_ids, tab_val, tab_gen, gen, eid):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def gather(o, ids, x, y, sx, sy, cell_start, cell_rows, ox, oy, cell, nx, ny, r_enter, r_leave,
            tab_ids, tab_val, tab_gen, gen, cand_rows, cand_d2):
     """Rows within r_leave of observer row o; past r_enter only if already known (in the table).
@@ -129,7 +123,32 @@ def gather(o, ids, x, y, sx, sy, cell_start, cell_rows, ox, oy, cell, nx, ny, r_
     return cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
+def select_top(idx, score, n, k):
+    """Reorder idx[:n] (with its scores) so that idx[:k] holds the k highest scores (quickselect)."""
+    lo, hi = 0, n - 1
+    while lo < hi:
+        pivot = score[(lo + hi) >> 1]
+        a, b = lo, hi
+        while a <= b:
+            while score[a] > pivot:
+                a += 1
+            while score[b] < pivot:
+                b -= 1
+            if a <= b:
+                score[a], score[b] = score[b], score[a]
+                idx[a], idx[b] = idx[b], idx[a]
+                a += 1
+                b -= 1
+        if k - 1 <= b:
+            hi = b
+        elif k - 1 >= a:
+            lo = a
+        else:
+            return
+
+
+@njit(cache=True, nogil=True, inline="always")
 def write_header(out, pos, tick, ack, nbody, npose):
     """msgpack map header of a snap frame up to the start of the body records."""
     out[pos] = 0x80 | (5 if npose > 0 else 4)
@@ -157,15 +176,17 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                   cell_start, cell_rows, ox, oy, cell, nx, ny,
                   r_enter, r_leave, near_r, cap, budget, max_interval, tick,
                   known_ids, known_n, sent_q, sent_tick, acks,
-                  out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off):
+                  out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
+                  qall, qstamp, stamp, sx, sy, cand_rows, cand_d2):
     """Interest, change tracking, budget and snapshot encoding for every observer row.
 
     Observer i's msgpack frame is out[start[i]:end[i]]; out[ws_start[i]:end[i]] is the same
     frame with its WebSocket header (binary, unmasked, as a server sends it) in front.
+    Records are written as native words: the host must be little-endian (checked in pipeline).
+    qall/qstamp/sx/sy/cand_* are caller-owned scratch of at least n rows, reused across
+    ticks (fresh pages are slow); `stamp` must differ between calls.
     """
     m_obs = obs_rows.shape[0]
-    cand_rows = np.empty(max(n, 1), np.int32)
-    cand_d2 = np.empty(max(n, 1), np.float64)
     sel_ids = np.empty(cap, np.int64)
     sel_rows = np.empty(cap, np.int32)
     sel_d2 = np.empty(cap, np.float64)
@@ -174,8 +195,8 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
     score = np.empty(cap, np.float64)
     opt = np.empty(cap, np.int32)
     opt_score = np.empty(cap, np.float64)
-    new_sent_q = np.empty((cap, 4), np.int64)
-    new_sent_tick = np.empty(cap, np.int64)
+    at = np.empty(cap, np.int32)
+    out32 = out[:(out.shape[0] // 4) * 4].view(np.uint32)
     tsize = 1
     while tsize < 4 * cap:
         tsize *= 2
@@ -183,10 +204,6 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
     tab_val = np.empty(tsize, np.int32)
     tab_gen = np.full(tsize, -1, np.int64)
     seen = np.zeros(cap, np.bool_)
-    qall = np.empty((max(n, 1), 4), np.int64)
-    quantise_all(x, y, z, yaw, flags, n, qall)
-    sx = np.empty(max(n, 1), np.float64)
-    sy = np.empty(max(n, 1), np.float64)
     for k in range(n):
         sx[k] = x[cell_rows[k]]
         sy[k] = y[cell_rows[k]]
@@ -202,8 +219,9 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         # the known set as a hash table: id -> index in the known list
         kn = known_n[s]
         for a in range(kn):
-            table_put(tab_ids, tab_val, tab_gen, i, known_ids[s, a], a)
             seen[a] = False
+            if known_ids[s, a] >= 0:
+                table_put(tab_ids, tab_val, tab_gen, i, known_ids[s, a], a)
         # gather + cap
         cnt = gather(o, ids, x, y, sx, sy, cell_start, cell_rows, ox, oy, cell, nx, ny, r_enter, r_leave,
                      tab_ids, tab_val, tab_gen, i, cand_rows, cand_d2)
@@ -230,15 +248,31 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             else:
                 seen[p] = True
         for a in range(kn):
-            if not seen[a]:
+            if not seen[a] and known_ids[s, a] >= 0:
                 leave_ids[n_leave] = known_ids[s, a]
                 n_leave += 1
+                known_ids[s, a] = -1            # a hole, reused by the next entering id
+        free = 0
+        for b in range(m):
+            if prev[b] < 0:
+                while free < kn and known_ids[s, free] >= 0:
+                    free += 1
+                if free == kn:
+                    kn += 1
+                known_ids[s, free] = sel_ids[b]
+                at[b] = free
+            else:
+                at[b] = prev[b]
+        while kn > 0 and known_ids[s, kn - 1] < 0:
+            kn -= 1
+        known_n[s] = kn
         # choose what to send
         fx, fy = -math.sin(yaw[o]), math.cos(yaw[o])
         used = BODY_SIZE
         n_opt = 0
         for b in range(m):
             j = sel_rows[b]
+            quantise(x, y, z, yaw, flags, j, qall, qstamp, stamp)
             send[b] = False
             p = prev[b]
             if p < 0:
@@ -260,18 +294,20 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                         n_opt += 1
             if send[b]:
                 used += BODY_SIZE + (POSE_SIZE if flags[j] & FLAG_VR else 0)
-        # optional updates, best score first, while the budget lasts
+        # optional updates: the best-scoring ones that fit the budget
         for k in range(n_opt):
-            opt_score[k] = -score[opt[k]]
-        order = np.argsort(opt_score[:n_opt])
+            opt_score[k] = score[opt[k]]
+        fit = max(budget - used, 0) // BODY_SIZE
+        if n_opt > fit:
+            select_top(opt, opt_score, n_opt, fit)
+            n_opt = fit
         for k in range(n_opt):
-            b = opt[order[k]]
+            b = opt[k]
             cost = BODY_SIZE + (POSE_SIZE if flags[sel_rows[b]] & FLAG_VR else 0)
-            if used + cost > budget:
-                break
-            send[b] = True
-            used += cost
-        # write the frame: header, own record, sent records, sent poses
+            if used + cost <= budget:
+                send[b] = True
+                used += cost
+        # write the frame: WebSocket header, msgpack header, own record, sent records, poses
         nbody = 1
         npose = 0
         for b in range(m):
@@ -279,13 +315,26 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                 nbody += 1
                 if flags[sel_rows[b]] & FLAG_VR:
                     npose += 1
-        begin = pos
-        pos = write_header(out, pos + 4, tick, acks[s], nbody, npose)
-        put_record(out, pos, ids[o], qall[o])
+        hdr = 30 if acks[s] < 0 else 34
+        length = hdr + nbody * BODY_SIZE + (7 + npose * POSE_SIZE if npose > 0 else 0)
+        wsh = 2 if length < 126 else 4          # RFC 6455: the shortest length form is required
+        begin = pos + (-(pos + wsh + hdr)) % 4   # records land 4-byte aligned for word stores
+        ws_start[i] = begin
+        out[begin] = 0x82                       # FIN + binary; server frames are not masked
+        if wsh == 2:
+            out[begin + 1] = length
+        else:
+            out[begin + 1] = 126
+            out[begin + 2] = (length >> 8) & 0xFF
+            out[begin + 3] = length & 0xFF
+        start[i] = begin + wsh
+        pos = write_header(out, begin + wsh, tick, acks[s], nbody, npose)
+        quantise(x, y, z, yaw, flags, o, qall, qstamp, stamp)
+        put_record(out32, pos >> 2, ids[o], qall, o)
         pos += BODY_SIZE
         for b in range(m):
             if send[b]:
-                put_record(out, pos, sel_ids[b], qall[sel_rows[b]])
+                put_record(out32, pos >> 2, sel_ids[b], qall, sel_rows[b])
                 pos += BODY_SIZE
         if npose > 0:
             pos = put_key(out, pos, (112,))                  # "p"
@@ -297,36 +346,15 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                 if send[b] and flags[j] & FLAG_VR:
                     out[pos:pos + POSE_SIZE] = pose[j]
                     pos += POSE_SIZE
-        start[i] = begin + 4
         end[i] = pos
-        length = pos - begin - 4
-        if length < 126:                     # RFC 6455: the shortest length form is required
-            ws_start[i] = begin + 2
-            out[begin + 2] = 0x82
-            out[begin + 3] = length
-        else:                                # frames stay far below 65536 bytes
-            ws_start[i] = begin
-            out[begin] = 0x82
-            out[begin + 1] = 126
-            out[begin + 2] = (length >> 8) & 0xFF
-            out[begin + 3] = length & 0xFF
-        # remember what this observer now knows and what it was last sent
+        # remember what was sent, in place (known positions are stable)
         for b in range(m):
-            p = prev[b]
             if send[b]:
+                a = at[b]
+                j = sel_rows[b]
                 for k in range(4):
-                    new_sent_q[b, k] = qall[sel_rows[b], k]
-                new_sent_tick[b] = tick
-            else:
-                for k in range(4):
-                    new_sent_q[b, k] = sent_q[s, p, k]
-                new_sent_tick[b] = sent_tick[s, p]
-        for b in range(m):
-            known_ids[s, b] = sel_ids[b]
-            for k in range(4):
-                sent_q[s, b, k] = new_sent_q[b, k]
-            sent_tick[s, b] = new_sent_tick[b]
-        known_n[s] = m
+                    sent_q[s, a, k] = qall[j, k]
+                sent_tick[s, a] = tick
         enter_off[i + 1] = n_enter
         leave_off[i + 1] = n_leave
     return pos

@@ -8,6 +8,7 @@ enter/leave ids per observer in CSR form.
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -19,6 +20,8 @@ from world.sim.movement import integrate, separate
 from world.sim.state import Bodies
 
 FLAG_MOVING = np.uint8(4)    # == records.FLAG_MOVING
+if sys.byteorder != "little":    # the interest pass stores little-endian records as native words
+    raise ImportError("world.sim.pipeline needs a little-endian host")
 
 
 class TickParams(NamedTuple):
@@ -56,6 +59,22 @@ class Interest:
         self._bufs = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
         self._flip = 0
         self._events = np.empty(0, np.int64)
+        self.passes = 0
+        self._rows = 0
+        self._scratch_for(64)
+
+    def _scratch_for(self, n: int) -> None:
+        """Per-row scratch for the interest pass, kept across ticks (fresh pages are slow)."""
+        if n <= self._rows:
+            return
+        rows = max(n, 2 * self._rows)
+        self.qall = np.empty((rows, 4), np.int64)
+        self.qstamp = np.full(rows, -1, np.int64)
+        self.sx = np.empty(rows, np.float64)
+        self.sy = np.empty(rows, np.float64)
+        self.cand_rows = np.empty(rows, np.int32)
+        self.cand_d2 = np.empty(rows, np.float64)
+        self._rows = rows
 
     def _alloc(self, slots: int) -> None:
         cap, old = self.cap, self.slots
@@ -120,9 +139,12 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     enter_off = np.empty(m + 1, np.int64)
     leave_off = np.empty(m + 1, np.int64)
     i = interest
+    i._scratch_for(max(n, 1))
+    i.passes += 1
     interest_pass(obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose, b.pose_tick, n,
                   cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx, g.ny,
                   p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap), p.budget_bytes, p.max_interval, tick,
                   i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
-                  buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off)
+                  buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
+                  i.qall, i.qstamp, i.passes, i.sx, i.sy, i.cand_rows, i.cand_d2)
     return Frames(buf, obs_rows, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off)
