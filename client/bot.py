@@ -295,7 +295,7 @@ class Bot:
         return await self.chat("group", text, to=group, timeout=timeout)
 
     async def who(self, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
-        """The users present in this space instance."""
+        """Everyone online on this server, with their space and nearest named place."""
         return list((await self.request("who", timeout=timeout)).get("users", []))
 
     async def history(self, ch: str, to: int, before: int | None = None, limit: int | None = None,
@@ -507,7 +507,7 @@ class Bot:
         self.user = msg.get("user", 0)
         self.token = msg.get("token", "")
         self.role = msg.get("role", "")
-        self.tick_hz = msg.get("tick", 0)
+        self.tick_hz = msg.get("tick_hz", 0)
         self.space = msg.get("space") or {}
         self.limits = msg.get("limits") or {}
         self.resumed = bool(msg.get("resumed"))

@@ -143,3 +143,19 @@ async def test_emote_is_seen_by_those_in_view(tmp_path):
         assert got["e"] == ada.entity and got["emote"] == "wave"
         await ada.close()
         await bob.close()
+
+
+@aio
+async def test_invitation_to_an_offline_user_waits_for_their_login(tmp_path):
+    async with running_server(tmp_path) as srv:
+        ada = await Bot.connect(srv.url, "Ada")
+        bob = await Bot.connect(srv.url, "Bob")
+        await bob.close()
+        g = (await ada.group("create", name="Later"))["group"]
+        await ada.group("invite", group=g["id"], user=bob.user)
+        bob = await Bot.connect(srv.url, "Bob", token=bob.token)
+        inv = await bob.expect("invite")
+        assert inv["group"]["id"] == g["id"] and inv["by"] == ada.user
+        await bob.group("join", group=g["id"])
+        await bob.close()
+        await ada.close()

@@ -18,7 +18,7 @@ async def test_hello_gets_welcome_with_identity_and_manifest(tmp_path):
         bot = await Bot.connect(srv.url, "Ada", kind="desktop")
         w = bot.welcome
         assert w["v"] == 1 and w["you"] == w["user"] and isinstance(w["token"], str) and len(w["token"]) >= 32
-        assert w["tick"] == 30 and w["resumed"] is False and w["role"] == "member"
+        assert w["tick_hz"] == 30 and w["resumed"] is False and w["role"] == "member"
         assert w["space"]["id"] == "plaza#1" and w["space"]["world"] == "plaza"
         names = {p["name"] for p in w["space"]["places"]}
         assert {"Plaza", "Cafe", "Fountain"} <= names
@@ -150,3 +150,38 @@ async def test_enter_and_leave_events_carry_kind_and_name(tmp_path):
         assert b.entity in leave["e"]
         await until(lambda: b.entity not in a.positions())
         await a.close()
+
+
+@aio
+async def test_refused_join_creates_no_account_and_odd_instances_are_unknown(tmp_path):
+    async with running_server(tmp_path) as srv:
+        for space in ("atlantis", "plaza#²", "plaza#x", "plaza#1234567"):
+            with pytest.raises(BotError) as err:
+                await Bot.connect(srv.url, "Ghost", space=space)
+            assert err.value.code == "unknown_space"
+        ok = await Bot.connect(srv.url, "Real")
+        assert ok.user == 1              # no account was made for the refused hellos
+        await ok.close()
+
+
+@aio
+async def test_resume_into_a_full_instance_keeps_your_place(tmp_path):
+    async with running_server(tmp_path, capacity=2) as srv:
+        a = await Bot.connect(srv.url, "A")
+        b = await Bot.connect(srv.url, "B")
+        again = await Bot.connect(srv.url, "A", token=a.token)      # replaces A's own session
+        assert again.welcome["space"]["id"] == "plaza#1"
+        enter = await b.expect("enter", timeout=3)                 # metadata refresh for the known id
+        assert any(e["id"] == a.entity for e in enter["e"])
+        await again.close()
+        await b.close()
+
+
+@aio
+async def test_validation_errors_echo_the_request_id(tmp_path):
+    async with running_server(tmp_path) as srv:
+        bot = await Bot.connect(srv.url, "Ada")
+        await bot.send({"t": "history", "rid": 41, "ch": "dm", "to": 2, "limit": 1000})
+        err = await bot.expect("error", rid=41)
+        assert err["code"] == "out_of_range" and err["field"] == "limit"
+        await bot.close()

@@ -130,3 +130,29 @@ async def test_moderators_act_on_members_only_and_every_action_is_audited(tmp_pa
     assert ("role", admin.user, mod.user) in log
     assert ("mute", mod.user, member.user) in log
     assert not any(a == "mute" and t == admin.user for a, _, t in log)
+
+
+@aio
+async def test_long_non_ascii_kick_reason_still_closes_the_connection(tmp_path):
+    token = make_admin(tmp_path)
+    async with running_server(tmp_path) as srv:
+        admin = await Bot.connect(srv.url, "Root", token=token)
+        bob = await Bot.connect(srv.url, "Bob")
+        await admin.mod("kick", bob.user, reason="é" * 100)
+        code, reason = await bob.wait_closed()
+        assert code == CLOSE["kicked"] and len(reason.encode()) <= 123 and reason.startswith("é")
+        await admin.close()
+
+
+@aio
+async def test_muted_user_cannot_emote_and_indefinite_mute_has_no_deadline(tmp_path):
+    token = make_admin(tmp_path)
+    async with running_server(tmp_path) as srv:
+        admin = await Bot.connect(srv.url, "Root", token=token)
+        loud = await Bot.connect(srv.url, "Loud")
+        await admin.mod("mute", loud.user)
+        assert (await loud.expect("notice", code="muted"))["until"] is None
+        await loud.emote("wave")
+        assert (await loud.expect("error"))["code"] == "muted"
+        await admin.close()
+        await loud.close()

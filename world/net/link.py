@@ -92,6 +92,7 @@ class Link:
             self.ready.set()
 
     def lost(self) -> None:
+        self.outbox.connection_lost()         # from now on the realm treats this user as offline
         self.inbox.append(CLOSED)
         self.ready.set()
 
@@ -111,7 +112,7 @@ class Link:
                 raise ProtocolError("bad_frame", "fragmented messages are not supported")
             msg = decode_client(data)
         except ProtocolError as exc:
-            self.error(exc.code, exc.msg, field=exc.field)
+            self.error(exc.code, exc.msg, exc.rid, exc.field)
             self._strike()
             return None
         rate_class = m.RATE_CLASS[msg.TYPE]

@@ -99,9 +99,11 @@ class Outbox:
     def close(self, code: int, reason: str) -> None:
         """Flush what is queued, then close with `code`."""
         if self.closing is None and not self.closed:
-            self.closing = (code, reason[:120])
+            # A close frame carries at most 123 bytes of UTF-8 reason.
+            reason = reason.encode("utf-8")[:120].decode("utf-8", "ignore")
+            self.closing = (code, reason)
             if code >= 4000:
-                event("close", code=code, reason=reason[:120])
+                event("close", code=code, reason=reason)
             self.wake.set()
 
     # -- writer task ----------------------------------------------------------------------------
@@ -120,6 +122,8 @@ class Outbox:
             while True:
                 await self.wake.wait()
                 self.wake.clear()
+                if self.closed:
+                    return
                 while self.reliable:
                     await self._send(self.reliable.popleft())
                 if self.snapshot is not None and not self.closing:
@@ -133,6 +137,11 @@ class Outbox:
             pass
         finally:
             self.closed = True
+
+    def connection_lost(self) -> None:
+        """The TCP connection is gone: nothing more can be sent; stop the writer."""
+        self.closed = True
+        self.wake.set()
 
     def abort(self) -> None:
         """Drop the TCP connection now (the peer stopped reading)."""

@@ -61,3 +61,4 @@ class ProtocolError(Exception):
         self.code = code
         self.msg = msg or ERRORS[code]
         self.field = field
+        self.rid: int | None = None

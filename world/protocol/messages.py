@@ -149,7 +149,7 @@ class Message:
 @dataclass(frozen=True, slots=True)
 class Hello(Message):
     TYPE = "hello"
-    SCHEMA = {"v": Int(0, 1000), "name": Text(1, MAX_NAME, strip=True), "kind": Choice(CLIENT_KINDS),
+    SCHEMA = {"v": Int(0, I31), "name": Text(1, MAX_NAME, strip=True), "kind": Choice(CLIENT_KINDS),
               "token": Text(1, MAX_TOKEN, optional=True), "space": Text(1, MAX_SPACE, optional=True)}
     v: int
     name: str
@@ -278,6 +278,17 @@ def validate(raw: Any) -> Message:
     """Check a decoded msgpack value against the catalogue; return the typed message."""
     if not isinstance(raw, dict) or not isinstance(raw.get("t"), str):
         raise ProtocolError("bad_message", "expected a map with a string field 't'")
+    rid = raw.get("rid")
+    try:
+        return _validate(raw)
+    except ProtocolError as exc:
+        # Echo a well-formed request id so the client can match the error to its request.
+        if isinstance(rid, int) and not isinstance(rid, bool) and 0 <= rid <= I31:
+            exc.rid = rid
+        raise
+
+
+def _validate(raw: dict[str, Any]) -> Message:
     cls = CATALOGUE.get(raw["t"])
     if cls is None:
         raise ProtocolError("unknown_type", f"unknown message type {raw['t'][:32]!r}", "t")

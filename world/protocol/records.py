@@ -42,6 +42,8 @@ POSE_DTYPE = np.dtype([
 ])
 assert POSE_DTYPE.itemsize == 34
 
+UNTRACKED_Z = -32768            # a hand position z of this value means "not tracked"
+
 QUAT_BITS = 10
 QUAT_MAX = (1 << QUAT_BITS) - 1
 QUAT_RANGE = 1.0 / math.sqrt(2.0)

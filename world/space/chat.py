@@ -34,12 +34,13 @@ async def handle_chat(realm: Realm, s: Session, msg: m.Chat) -> None:
         blockers = recipient.blocks if recipient is not None else await store.call("blocked_by", msg.to)
         if s.user in blockers:
             raise Refusal("blocked", "this user does not accept your messages")
-        stored = await store.call("add_message", "dm", s.user, msg.text, target=msg.to,
-                                  delivered=recipient is not None)
+        # Stored undelivered; whoever is online after the commit gets it now and it is marked
+        # delivered; otherwise it waits for the recipient's next login (at least once).
+        stored = await store.call("add_message", "dm", s.user, msg.text, target=msg.to)
         recipient = realm.online(msg.to)
         if recipient is not None:
             recipient.sink.send(chat_map(stored))
-        # else it stays undelivered in the store and is sent on the recipient's next login
+            await store.call("mark_delivered", [stored.id])
     else:
         stored = await store.call("add_message", "group", s.user, msg.text, target=msg.to)
         frame = encode(chat_map(stored))
@@ -59,6 +60,8 @@ async def handle_history(realm: Realm, s: Session, msg: m.History) -> None:
 
 def handle_emote(realm: Realm, s: Session, msg: m.Emote) -> None:
     """Emotes are visual: everyone who can see the emoter (the emoter included) gets one."""
+    if s.is_muted(now_ms()):
+        raise Refusal("muted", "you are muted; emotes are dropped too")
     if s.space is None:
         return
     frame = encode({"t": "emote", "e": s.entity, "emote": msg.e})

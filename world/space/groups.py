@@ -42,11 +42,15 @@ async def handle_group(realm: Realm, s: Session, msg: m.Group) -> None:
             raise Refusal("not_member", "only members can invite")
         if msg.user == s.user:
             raise Refusal("self", "you are already a member")
+        already = await store.call("is_member", g.id, msg.user)
         await store.call("invite", g.id, s.user, msg.user)
         invitee = realm.online(msg.user)
-        if invitee is not None:
+        if invitee is not None and not already:
             invitee.sink.send({"t": "invite", "group": group_map(g), "by": s.user, "by_name": s.name})
     elif op == "join":
+        if await store.call("is_member", g.id, s.user):
+            s.sink.send(reply("ok", msg.rid, op=op, group=group_map(g)))
+            return
         await store.call("join", g.id, s.user)
         await _tell_members(realm, g.id, {"t": "member", "group": g.id, "user": s.user, "name": s.name,
                                           "joined": True}, skip=s.user)
@@ -54,6 +58,7 @@ async def handle_group(realm: Realm, s: Session, msg: m.Group) -> None:
         await store.call("leave", g.id, s.user)
         await _tell_members(realm, g.id, {"t": "member", "group": g.id, "user": s.user, "name": s.name,
                                           "joined": False}, skip=s.user)
+        g = await store.call("get_group", g.id) or g       # ownership may have passed on
     elif op == "members":
         if not await store.call("is_member", g.id, s.user):
             raise Refusal("not_member", "only members can list members")

@@ -56,7 +56,8 @@ async def handle_mod(realm: Realm, s: Session, msg: m.Mod) -> None:
     if live is not None:
         if op == "mute":
             live.muted_until = until
-            live.sink.send({"t": "notice", "code": "muted", "msg": reason or "you are muted", "until": until})
+            live.sink.send({"t": "notice", "code": "muted", "msg": reason or "you are muted",
+                            "until": until if msg.minutes else None})
         elif op == "unmute":
             live.muted_until = None
             live.sink.send({"t": "notice", "code": "unmuted", "msg": "you may speak again"})
@@ -65,7 +66,8 @@ async def handle_mod(realm: Realm, s: Session, msg: m.Mod) -> None:
             live.sink.send({"t": "notice", "code": "role", "msg": f"your role is now {msg.role}", "role": msg.role})
         elif op in ("kick", "ban"):
             code = "kicked" if op == "kick" else "banned"
-            live.sink.send({"t": "notice", "code": code, "msg": reason or code, "until": until if op == "ban" else None})
+            live.sink.send({"t": "notice", "code": code, "msg": reason or code,
+                            "until": until if op == "ban" else None})
             live.sink.close(CLOSE[code], reason or code)
             await realm.leave(live)
     s.sink.send(reply("ok", msg.rid, op=op, user=target.id))

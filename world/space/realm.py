@@ -74,12 +74,15 @@ class Realm:
         if requested:
             world_name, _, inst = requested.partition("#")
             if inst:
-                if not inst.isdigit():
+                if not (inst.isascii() and inst.isdigit()) or len(inst) > 6:
                     raise Refusal("unknown_space", f"bad instance {requested!r}", close="unknown_space")
                 wanted_instance = int(inst)
+            world = self.world(world_name)
         else:
-            world_name = saved_world if saved_world in self.worlds else self.default_world.name
-        world = self.world(world_name)
+            try:    # return people to the world they left, if it still exists
+                world = self.world(saved_world) if saved_world else self.default_world
+            except Refusal:
+                world = self.default_world
         instances = self.spaces.setdefault(world.name, [])
         if wanted_instance is not None:
             for space in instances:
@@ -102,25 +105,29 @@ class Realm:
         if hello.v != PROTOCOL_VERSION:
             raise Refusal("bad_version", f"server speaks protocol v{PROTOCOL_VERSION}", close="bad_hello")
         store = self.store
-        token, resumed = hello.token, False
+        token, resumed, user = hello.token, False, None
         if token:
             user = await store.call("user_by_token", token)
             if user is None:
                 raise Refusal("bad_token", "unknown session token", close="bad_token")
             resumed = True
-            if user.name != hello.name:
-                await store.call("set_name", user.id, hello.name)
-        else:
+            if user.is_banned(now_ms()):
+                raise Refusal("banned", f"banned until {user.banned_until} ms: {user.ban_reason}",
+                              close="banned")
+            old = self.sessions.get(user.id)
+            if old is not None:      # leave first, so the old avatar does not hold a place
+                old.sink.close(CLOSE["replaced"], "signed in from another connection")
+                await self.leave(old)
+        # Choose the instance before creating an account, so a refusal leaves no orphan user.
+        space = self.place_in(hello.space, user.world if user else None)
+        if user is None:
             uid, token = await store.call("create_user", hello.name, hello.kind)
             user = await store.call("get_user", uid)
-        if user.is_banned(now_ms()):
-            raise Refusal("banned", f"banned until {user.banned_until} ms: {user.ban_reason}", close="banned")
-        space = self.place_in(hello.space, user.world)
-        old = self.sessions.get(user.id)
-        if old is not None:
-            old.sink.close(CLOSE["replaced"], "signed in from another connection")
-            await self.leave(old)
+        elif user.name != hello.name:
+            await store.call("set_name", user.id, hello.name)
         blocks = await store.call("blocked_by", user.id)
+        if user.id in self.sessions:     # a concurrent hello with the same token won the race
+            raise Refusal("bad_token", "this session is already signing in", close="replaced")
         session = Session(user=user.id, name=hello.name, kind=hello.kind, role=user.role, sink=sink,
                           token=token, muted_until=user.muted_until, blocks=blocks)
         if user.world == space.world.name:
@@ -129,10 +136,17 @@ class Realm:
             x, y, yaw = space.spawn_point()
         space.join(session, x, y, yaw)
         self.sessions[user.id] = session
+        if resumed:
+            # Observers that still knew this avatar (a quick reconnect) see no leave/enter;
+            # an enter for a known id updates its metadata (e.g. a new display name).
+            refresh = {"t": "enter", "e": [space.meta[session.entity]]}
+            for other in space.sessions.values():
+                if other is not session:
+                    other.sink.send(refresh)
         px, py, pz, pyaw = space.position(session.entity)
         sink.send({
             "t": "welcome", "v": PROTOCOL_VERSION, "you": session.entity, "user": user.id, "token": token,
-            "name": session.name, "role": session.role, "tick": self.cfg.tick_hz, "resumed": resumed,
+            "name": session.name, "role": session.role, "tick_hz": self.cfg.tick_hz, "resumed": resumed,
             "space": {"id": space.id, "instance": space.instance, **space.world.manifest(),
                       "capacity": space.capacity},
             "pos": [px, py, pz], "yaw": pyaw,
@@ -144,9 +158,14 @@ class Realm:
         })
         pending = await store.call("pending_dms", user.id)
         if pending:
+            # At least once: sent, then marked; a crash in between re-sends the same ids.
             for msg in pending:
-                sink.send(chat_map(msg))
+                if msg.sender not in blocks:
+                    sink.send(chat_map(msg))
             await store.call("mark_delivered", [msg.id for msg in pending])
+        for group, inviter in await store.call("invites_of", user.id):
+            sink.send({"t": "invite", "group": {"id": group.id, "name": group.name, "owner": group.owner},
+                       "by": inviter})
         self._presence_on[user.id] = self.presence_entry(session)
         self._presence_off.discard(user.id)
         event("join", user=user.id, name=session.name, client=hello.kind, space=space.id, resumed=resumed)
@@ -193,7 +212,11 @@ class Realm:
             s.sink.send_frame(frame)
 
     def online(self, user: int) -> Session | None:
-        return self.sessions.get(user)
+        """The user's live session, if its connection is still open (not closing or lost)."""
+        s = self.sessions.get(user)
+        if s is None or not s.alive or getattr(s.sink, "closing", None) or getattr(s.sink, "closed", False):
+            return None
+        return s
 
     # -- inputs -----------------------------------------------------------------------------------
     def handle_now(self, session: Session, msg: m.Message) -> bool:

@@ -99,15 +99,17 @@ class Space:
         self.interest.acks[session.slot] = move.seq
 
     def set_pose(self, session: Session, pose: Pose) -> None:
-        if pose.seq <= session.pose_seq:
-            return                      # stale: an older pose arrived after a newer one
+        if session.pose_seq >= 0 and not 0 < (pose.seq - session.pose_seq) % 2**32 < 2**31:
+            return                      # stale (serial-number order, so seq may wrap past 2**32-1)
         session.pose_seq = pose.seq
         rec = np.zeros(1, dtype=records.POSE_DTYPE)
         rec["id"] = session.entity
         for prefix, tf in (("h", pose.head), ("l", pose.lh), ("r", pose.rh)):
-            if tf is None:          # hand not tracked: zero position, identity rotation
+            if tf is None:          # hand not tracked: z = UNTRACKED_Z, identity rotation
+                pos = np.array([0, 0, records.UNTRACKED_Z])
                 tf = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
-            pos = records.quantise_pos(np.array(tf[:3]))
+            else:
+                pos = records.quantise_pos(np.array(tf[:3]))
             rec[prefix + "x"], rec[prefix + "y"], rec[prefix + "z"] = pos
             rec[prefix + "q"] = records.encode_quat(np.array(tf[3:]))
         row = self.bodies.row(session.entity)

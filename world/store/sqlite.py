@@ -339,6 +339,14 @@ class Store:
             c.execute("INSERT OR REPLACE INTO group_invites (group_id, user_id, inviter, created_ms)"
                       " VALUES (?, ?, ?, ?)", (group_id, user_id, inviter, now_ms() if ts is None else ts))
 
+    def invites_of(self, user_id: int) -> list[tuple[Group, int]]:
+        """Open invitations to user_id: (group, inviter), oldest first."""
+        rows = self._c.execute(
+            "SELECT g.id, g.name, g.owner, g.created_ms, i.inviter FROM group_invites i"
+            " JOIN groups g ON g.id = i.group_id WHERE i.user_id = ? ORDER BY i.created_ms, g.id",
+            (user_id,)).fetchall()
+        return [(Group(*r[:4]), r[4]) for r in rows]
+
     def is_invited(self, group_id: int, user_id: int) -> bool:
         return self._c.execute("SELECT 1 FROM group_invites WHERE group_id = ? AND user_id = ?",
                                (group_id, user_id)).fetchone() is not None
