@@ -22,9 +22,10 @@ import numpy as np
 from numba import njit
 
 from world.sim.encode import BODY_SIZE, POSE_SIZE
+from world.sim.grid import cell_coord
 
 FLAG_VR = 1                 # == records.FLAG_VR
-HEADER_MAX = 52             # bytes around the records: alignment (3) + WebSocket header (4) + msgpack (<= 41)
+HEADER_MAX = 56             # bytes around the records: alignment (3) + WebSocket header (<= 10) + msgpack (<= 41)
 YAW_UNITS = 3600
 
 
@@ -100,12 +101,16 @@ def gather(o, ids, x, y, sx, sy, cell_start, cell_rows, ox, oy, cell, nx, ny, r_
     """
     px, py = x[o], y[o]
     re2, rl2 = r_enter * r_enter, r_leave * r_leave
-    reach = int(math.ceil(r_leave / cell))
-    cx = min(max(int((px - ox) / cell), 0), nx - 1)
-    cy = min(max(int((py - oy) / cell), 0), ny - 1)
+    # The cells of the square [p - r, p + r], computed as build_grid computes cells (plus a
+    # hair of slack for rounding), so no entity within r can lie outside the scanned block.
+    slack = 1e-9 * (abs(px) + abs(py) + r_leave + 1.0)
+    gx0 = cell_coord(px - r_leave - slack, ox, cell, nx)
+    gx1 = cell_coord(px + r_leave + slack, ox, cell, nx)
+    gy0 = cell_coord(py - r_leave - slack, oy, cell, ny)
+    gy1 = cell_coord(py + r_leave + slack, oy, cell, ny)
     cnt = 0
-    for gy in range(max(cy - reach, 0), min(cy + reach, ny - 1) + 1):
-        for gx in range(max(cx - reach, 0), min(cx + reach, nx - 1) + 1):
+    for gy in range(gy0, gy1 + 1):
+        for gx in range(gx0, gx1 + 1):
             c = gy * nx + gx
             for k in range(cell_start[c], cell_start[c + 1]):
                 dx, dy = sx[k] - px, sy[k] - py
@@ -317,16 +322,20 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                     npose += 1
         hdr = 30 if acks[s] < 0 else 34
         length = hdr + nbody * BODY_SIZE + (7 + npose * POSE_SIZE if npose > 0 else 0)
-        wsh = 2 if length < 126 else 4          # RFC 6455: the shortest length form is required
+        wsh = 2 if length < 126 else (4 if length < 65536 else 10)   # RFC 6455: shortest form
         begin = pos + (-(pos + wsh + hdr)) % 4   # records land 4-byte aligned for word stores
         ws_start[i] = begin
         out[begin] = 0x82                       # FIN + binary; server frames are not masked
         if wsh == 2:
             out[begin + 1] = length
-        else:
+        elif wsh == 4:
             out[begin + 1] = 126
             out[begin + 2] = (length >> 8) & 0xFF
             out[begin + 3] = length & 0xFF
+        else:
+            out[begin + 1] = 127
+            for k in range(8):
+                out[begin + 2 + k] = (length >> (8 * (7 - k))) & 0xFF
         start[i] = begin + wsh
         pos = write_header(out, begin + wsh, tick, acks[s], nbody, npose)
         quantise(x, y, z, yaw, flags, o, qall, qstamp, stamp)

@@ -114,7 +114,7 @@ class Space:
             rec[prefix + "q"] = records.encode_quat(np.array(tf[3:]))
         row = self.bodies.row(session.entity)
         self.bodies.pose[row] = rec.view(np.uint8)
-        self.bodies.pose_tick[row] = self.tick_no
+        self.bodies.pose_tick[row] = self.tick_no + 1     # changed as of the coming tick
         self.bodies.flags[row] |= records.FLAG_VR
 
     # -- who receives what ------------------------------------------------------------------------
