@@ -27,7 +27,6 @@ class Config:
     walk_speed: float = 3.0           # m/s
     run_speed: float = 6.0            # m/s
     avatar_radius: float = 0.3        # metres
-    grid_cell: float = 10.0           # metres
     capacity: int = 0                 # per instance; 0 = the world file's value
     max_instances: int = 64
     # Transport

@@ -30,6 +30,7 @@ import numpy as np
 MEAN_NEIGHBOURS = 50          # expected others within r of each entity
 SEED = 2024
 NEIGHBOUR_CAP = 512           # far above any list here, so the cap never binds
+TICK_OBSERVERS = 2_000        # the full tick serves this many clients (issue 3's 100k case)
 BRUTE_MAX = 10_000            # brute force is O(N * observers): skipped above this
 BRUTE_CHUNK = 4_000_000       # distances per numpy chunk (32 MB of float64)
 TIME_BUDGET_S = 1.0           # per method and size, when --repeats is auto
@@ -171,10 +172,13 @@ def tick_world(x: np.ndarray, y: np.ndarray, observers: np.ndarray, radius: floa
     from world.sim.pipeline import Interest, TickParams, step
     from world.sim.state import KIND_AVATAR, Bodies
 
+    from world.config import Config
+    from world.space.space import tick_params
+
     n = len(x)
-    params = TickParams(dt=1 / 30, walk_speed=3.0, run_speed=6.0, r_enter=radius,
-                        r_leave=radius + 2.0, near_r=10.0, cap=128, budget_bytes=1024,
-                        max_interval=15)
+    # The server's own parameters (budget, cap, near radius...), with this run's radius.
+    cfg = Config()
+    params = tick_params(cfg)._replace(r_enter=radius, r_leave=radius + cfg.interest_margin)
     interest = Interest(slots=max(1, len(observers)), cap=params.cap)
     bodies = Bodies(max(1, n))
     rng = np.random.default_rng(seed)
@@ -271,7 +275,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cell", type=positive, default=None,
                         help="grid cell (m) for the neighbour pass (default: the radius)")
     parser.add_argument("--tick-cell", type=positive, default=None,
-                        help="grid cell (m) for the full tick (default: the server's grid_cell)")
+                        help="grid cell (m) for the full tick (default: half the leave radius, as the server)")
+    parser.add_argument("--tick-observers", type=int, default=TICK_OBSERVERS,
+                        help=f"observers (connected clients) in the full tick (default {TICK_OBSERVERS}, "
+                             "or every entity if fewer)")
     parser.add_argument("--repeats", type=parse_repeats, default=None,
                         help="timed runs per method: a count or 'auto' (default)")
     parser.add_argument("--json", action="store_true",
@@ -293,12 +300,15 @@ def run(args: argparse.Namespace) -> int:
             print("agora bench sim --plot needs matplotlib: pip install 'agora[bench]'",
                   file=sys.stderr)
             return 2
+    if args.tick_observers < 1:
+        print("agora bench sim: --tick-observers must be positive", file=sys.stderr)
+        return 2
     if args.observers is not None and args.observers < 1:
         print("agora bench sim: --observers must be positive", file=sys.stderr)
         return 2
     radius = args.radius
     cell = args.cell or radius
-    tick_cell = args.tick_cell or _server_grid_cell()
+    tick_cell = args.tick_cell or (radius + _server_margin()) / 2.0
     no_tick = pipeline_missing()
     try:
         import scipy.spatial  # noqa: F401
@@ -323,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
                                                          args.repeats)
             if not no_tick:
                 try:
-                    row["tick"] = _time_tick(lay, radius, tick_cell, args.repeats)
+                    row["tick"] = _time_tick(lay, radius, tick_cell, args.repeats, args.tick_observers)
                 except Exception as exc:  # a broken tick is reported, the comparison still runs
                     console.print(f"[red]full tick failed at {n:,} entities: {exc!r}[/]")
                     ok = False
@@ -352,20 +362,22 @@ def run(args: argparse.Namespace) -> int:
     if not ok:
         console.print("[red]failed: see the errors above[/]")
     if args.json:
-        print(json.dumps(_summary_json(results, observers, warm)))
+        summary = _summary_json(results, observers, warm)
+        summary["tick_observers"] = {str(n): min(n, args.tick_observers) for n in results}
+        print(json.dumps(summary))
     return 0 if ok else 1
 
 
-def _server_grid_cell() -> float:
-    try:
-        from world.config import Config
-        return float(Config.grid_cell)
-    except (ImportError, AttributeError):
-        return 10.0
+def _server_margin() -> float:
+    from world.config import Config
+    return float(Config.interest_margin)
 
 
-def _time_tick(lay: Layout, radius: float, cell: float, repeats: int | None) -> Timing:
-    tick = tick_world(lay.x, lay.y, lay.observers, radius, cell, lay.side)
+def _time_tick(lay: Layout, radius: float, cell: float, repeats: int | None, observers: int) -> Timing:
+    n = len(lay.x)
+    rows = lay.observers if observers >= n else \
+        np.sort(np.random.default_rng(SEED + 1).choice(n, observers, replace=False)).astype(np.int32)
+    tick = tick_world(lay.x, lay.y, rows, radius, cell, lay.side)
     count = iter(range(1 << 62))
     return time_runs(lambda: tick(next(count)), repeats)[0]
 
