@@ -37,7 +37,7 @@ class Config:
     close_timeout: float = 2.0
     write_limit: int = 256 * 1024           # bytes buffered in the kernel/transport before send() waits
     outbox_max: int = 1024                  # queued reliable messages before a client is "too slow"
-    stall_timeout: float = 10.0             # seconds a send may stay blocked before closing 4004
+    stall_timeout: float = 10.0             # seconds a send may stay blocked before TCP is dropped
     # Rate limits: (per second, burst)
     rate_input: tuple[float, float] = (60.0, 120.0)
     rate_chat: tuple[float, float] = (3.0, 10.0)

@@ -82,3 +82,40 @@ def test_pose_seq_may_wrap_and_stale_poses_are_ignored():
     space.set_pose(vr, Pose(seq=2, head=(0.0, 0.0, 1.8, 0.0, 0.0, 0.0, 1.0)))   # older: ignored
     rec = space.bodies.pose[space.bodies.row(1)].view(records.POSE_DTYPE)[0]
     assert rec["hz"] == 1700 and rec["lz"] == records.UNTRACKED_Z
+
+
+class Stalled(Capture):
+    """A sink whose snapshots never leave: each new one replaces the unsent one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parked = False
+
+    def send_snapshot(self, frame: Any, framed: Any = None) -> bool:
+        self.snaps.append(msgpack.unpackb(bytes(frame)))
+        replaced, self.parked = self.parked, True
+        return not replaced
+
+
+def test_a_dropped_snapshot_makes_the_next_one_resend_everything_known():
+    space = make_space()
+    _, sink = join(space, 1, 20.0, -20.0)
+    for uid in range(2, 6):
+        join(space, uid, 21.0 + uid, -20.0)
+    viewer = space.sessions[1]
+    space.tick(1 / 30)                       # everyone enters: all records in this frame
+    viewer.sink = stalled = Stalled()
+    space.tick(1 / 30)                       # parked (nothing changed, own record only)
+    space.tick(1 / 30)                       # replaces the parked one: a drop
+    space.tick(1 / 30)
+    again = records.bodies_from_bytes(stalled.snaps[-1]["b"])["id"].tolist()
+    assert sorted(again) == [1, 2, 3, 4, 5]  # nothing moved, yet all were resent
+
+
+def test_resume_refresh_goes_only_to_those_who_see_you():
+    space = make_space()
+    near_s, near = join(space, 1, 20.0, -20.0)
+    far_s, far = join(space, 2, 95.0, 95.0)
+    me, _ = join(space, 3, 22.0, -20.0)
+    space.tick(1 / 30)
+    assert [s.user for s in space.knowers(3)] == [1]

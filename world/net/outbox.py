@@ -83,18 +83,21 @@ class Outbox:
         self.sent_bytes += len(framed)
         return True
 
-    def send_snapshot(self, frame: bytes | memoryview, framed: bytes | memoryview | None = None) -> None:
+    def send_snapshot(self, frame: bytes | memoryview, framed: bytes | memoryview | None = None) -> bool | None:
         """Send a snapshot now, or park a copy in the slot (replacing an unsent older one).
 
-        Only a backed-up client pays for the copy; the tick's buffer is reused later."""
+        Only a backed-up client pays for the copy; the tick's buffer is reused later.
+        Returns False when an unsent snapshot was replaced (its records never arrived)."""
         if self.closed or self.closing:
-            return
+            return None
         if self._direct_framed(framed) if framed is not None else self._direct(frame):
-            return
-        if self.snapshot is not None:
+            return True
+        replaced = self.snapshot is not None
+        if replaced:
             self.snapshots_dropped += 1
         self.snapshot = bytes(frame)
         self.wake.set()
+        return not replaced
 
     def close(self, code: int, reason: str) -> None:
         """Flush what is queued, then close with `code`."""

@@ -98,6 +98,11 @@ class Interest:
         self.acks[s] = -1
         return s
 
+    def forget_sent(self, s: int) -> None:
+        """Treat everything slot s knows as unsent and overdue (its client missed snapshots)."""
+        self.sent_q[s] = -(2**62)
+        self.sent_tick[s] = -(2**40)
+
     def close_slot(self, s: int) -> None:
         self.known_n[s] = 0
         self.acks[s] = -1

@@ -118,6 +118,7 @@ class Realm:
             if old is not None:      # leave first, so the old avatar does not hold a place
                 old.sink.close(CLOSE["replaced"], "signed in from another connection")
                 await self.leave(old)
+                user = await store.call("get_user", user.id)     # with the position just saved
         # Choose the instance before creating an account, so a refusal leaves no orphan user.
         space = self.place_in(hello.space, user.world if user else None)
         if user is None:
@@ -140,7 +141,7 @@ class Realm:
             # Observers that still knew this avatar (a quick reconnect) see no leave/enter;
             # an enter for a known id updates its metadata (e.g. a new display name).
             refresh = {"t": "enter", "e": [space.meta[session.entity]]}
-            for other in space.sessions.values():
+            for other in space.knowers(session.entity):
                 if other is not session:
                     other.sink.send(refresh)
         px, py, pz, pyaw = space.position(session.entity)

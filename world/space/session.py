@@ -14,9 +14,10 @@ class Sink(Protocol):
 
     def send(self, msg: dict[str, Any]) -> None: ...
     def send_frame(self, frame: bytes) -> None: ...
-    def send_snapshot(self, frame: bytes | memoryview, framed: bytes | memoryview | None = None) -> None:
-        """Newest-wins delivery; `framed` is the same frame with its WebSocket header, if the
-        caller has it (a transport may write it to the socket as is)."""
+    def send_snapshot(self, frame: bytes | memoryview, framed: bytes | memoryview | None = None) -> bool | None:
+        """Newest-wins delivery; `framed` is the same frame with its WebSocket header (a
+        transport may write it as is). False means an unsent older snapshot was dropped."""
+
     def close(self, code: int, reason: str) -> None: ...
 
 

@@ -118,6 +118,12 @@ class Space:
         self.bodies.flags[row] |= records.FLAG_VR
 
     # -- who receives what ------------------------------------------------------------------------
+    def knowers(self, entity: int) -> list[Session]:
+        """Sessions whose client currently knows this entity (it is in their view)."""
+        it = self.interest
+        return [s for s in self.sessions.values()
+                if (it.known_ids[s.slot, :it.known_n[s.slot]] == entity).any()]
+
     def _within(self, x: float, y: float, r: float) -> np.ndarray:
         b = self.bodies
         n = b.n
@@ -146,7 +152,9 @@ class Space:
                 sink.send({"t": "leave", "e": f.leave_ids[lo[i]:lo[i + 1]].tolist()})
             if eo[i + 1] > eo[i]:
                 sink.send({"t": "enter", "e": [meta[e] for e in f.enter_ids[eo[i]:eo[i + 1]].tolist()]})
-            sink.send_snapshot(view[start:end], view[ws:end])
+            if sink.send_snapshot(view[start:end], view[ws:end]) is False:
+                # The client never got an earlier snapshot: resend everything it knows.
+                self.interest.forget_sent(sessions[eid].slot)
 
 
 class _NullSink:
