@@ -40,19 +40,22 @@ class Outbox:
     def send(self, msg: dict[str, Any]) -> None:
         self.send_frame(encode(msg))
 
-    def _direct(self, frame: bytes | memoryview) -> bool:
-        """Write now, without waking the writer task, when nothing is queued or in flight
-        and the socket keeps up. Most frames take this path; a backed-up client falls
-        back to the queue and the writer's awaited, flow-controlled sends."""
+    def _idle(self) -> bool:
+        """Nothing queued or in flight, the connection open and its socket keeping up: a frame
+        may be written now, without waking the writer task. A backed-up client falls back
+        to the queue and the writer's awaited, flow-controlled sends."""
         if self.reliable or self.snapshot is not None or self.send_started is not None:
             return False
         conn = self.conn
-        transport = conn.transport
-        if conn.protocol.state is not State.OPEN or transport.get_write_buffer_size() > self.write_limit:
+        return conn.protocol.state is State.OPEN and \
+            conn.transport.get_write_buffer_size() <= self.write_limit
+
+    def _direct(self, frame: bytes | memoryview) -> bool:
+        if not self._idle():
             return False
         try:
-            conn.protocol.send_binary(frame)
-            conn.send_data()
+            self.conn.protocol.send_binary(frame)
+            self.conn.send_data()
         except Exception:
             return False
         self.sent_frames += 1
@@ -71,14 +74,10 @@ class Outbox:
         self.wake.set()
 
     def _direct_framed(self, framed: memoryview) -> bool:
-        """Write an already-framed server frame straight to the socket when the connection is idle."""
-        if self.reliable or self.snapshot is not None or self.send_started is not None:
+        """Write an already-framed server frame (WebSocket header included) to the socket."""
+        if not self._idle():
             return False
-        conn = self.conn
-        transport = conn.transport
-        if conn.protocol.state is not State.OPEN or transport.get_write_buffer_size() > self.write_limit:
-            return False
-        transport.write(framed)
+        self.conn.transport.write(framed)
         self.sent_frames += 1
         self.sent_bytes += len(framed)
         return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import time
 from collections import deque
 from http import HTTPStatus
@@ -126,6 +127,8 @@ class WorldServer:
             "spaces": {s.id: s.population() for s in realm.all_spaces()},
             "ticks": self.ticks.count, "tick_overruns": self.ticks.overruns, **self.ticks.summary(),
             "snapshots_dropped": sum(o.snapshots_dropped for o in self.outboxes),
+            "in_view_mean": {s.id: round(s.in_view_mean(), 1) for s in realm.all_spaces()},
+            "cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
             "errors_sent": self.errors_sent, "store": self.store.stats._asdict(),
         }
 

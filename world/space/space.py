@@ -118,6 +118,13 @@ class Space:
         self.bodies.flags[row] |= records.FLAG_VR
 
     # -- who receives what ------------------------------------------------------------------------
+    def in_view_mean(self) -> float:
+        """Mean number of entities each client currently has in view."""
+        it = self.interest
+        counts = [int(np.count_nonzero(it.known_ids[s.slot, :it.known_n[s.slot]] >= 0))
+                  for s in self.sessions.values()]
+        return float(np.mean(counts)) if counts else 0.0
+
     def knowers(self, entity: int) -> list[Session]:
         """Sessions whose client currently knows this entity (it is in their view)."""
         it = self.interest
