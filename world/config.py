@@ -23,6 +23,8 @@ class Config:
     near_radius: float = 10.0         # changed entities this close are sent every tick
     snapshot_budget: int = 640        # bytes of records per client per tick (near and new ones exceed it)
     max_update_interval: int = 10     # ticks a changed entity in view waits at most for an update
+    crowd_observers: int = 300        # above this many clients in one space, each client gets
+    crowd_phases: int = 2             # ... a snapshot every crowd_phases ticks (staggered, budget x phases)
     hearing_radius: float = 20.0      # metres: who hears near chat and emotes
     walk_speed: float = 3.0           # m/s
     run_speed: float = 6.0            # m/s

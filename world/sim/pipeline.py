@@ -121,8 +121,10 @@ class Interest:
 
 
 def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, bounds: np.ndarray,
-         params: TickParams, tick: int) -> Frames:
-    """Advance every body one tick and produce every observer's frame and events."""
+         params: TickParams, tick: int, phases: int = 1) -> Frames:
+    """Advance every body one tick and produce the frames and events of the observers served
+    this tick: all of them when phases == 1, else those whose slot % phases == tick % phases
+    (each then gets a frame every `phases` ticks, with `phases` times the byte budget)."""
     b, g, p = bodies, grid, params
     n = b.n
     if n:
@@ -135,7 +137,11 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
         b.flags[:n] = (b.flags[:n] & ~FLAG_MOVING) | (b.moved[:n].view(np.uint8) * FLAG_MOVING)
     else:
         cell_start, cell_rows = build_grid(b.x, b.y, 0, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
-    obs_rows = np.flatnonzero(b.slot[:n] >= 0).astype(np.int32)
+    if phases <= 1:
+        obs_rows = np.flatnonzero(b.slot[:n] >= 0).astype(np.int32)
+    else:
+        slots = b.slot[:n]
+        obs_rows = np.flatnonzero((slots >= 0) & (slots % phases == tick % phases)).astype(np.int32)
     m = len(obs_rows)
     buf, enter_ids, leave_ids = interest.buffers(m)
     ws_start = np.empty(m, np.int64)
@@ -148,7 +154,7 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     i.passes += 1
     interest_pass(obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose, b.pose_tick, n,
                   cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx, g.ny,
-                  p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap), p.budget_bytes, p.max_interval, tick,
+                  p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap), p.budget_bytes * max(phases, 1), p.max_interval, tick,
                   i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
                   buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
                   i.qall, i.qstamp, i.passes, i.sx, i.sy, i.cand_rows, i.cand_d2)
