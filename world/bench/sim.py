@@ -40,7 +40,7 @@ WARM_START_ENTITIES = 200     # the state the fresh-process first tick runs on
 
 METHODS = ("grid", "ckdtree", "brute", "tick")
 LABELS = {"grid": "grid (ours)", "ckdtree": "cKDTree+CSR", "brute": "numpy brute",
-          "tick": "full tick"}
+          "tick": f"full tick ({TICK_OBSERVERS:,} clients)"}
 
 # Runs in a fresh interpreter: import the simulation and run its first tick.
 _FIRST_TICK = f"""
