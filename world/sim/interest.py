@@ -93,13 +93,12 @@ def table_get(tab_ids, tab_val, tab_gen, gen, eid):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def gather(o, ids, x, y, sx, sy, cell_start, cell_rows, ox, oy, cell, nx, ny, r_enter, r_leave,
-           tab_ids, tab_val, tab_gen, gen, cand_rows, cand_d2):
-    """Rows within r_leave of observer row o; past r_enter only if already known (in the table).
-
-    sx, sy are the positions in cell order (x[cell_rows]), so the scan reads memory in order.
-    """
-    px, py = x[o], y[o]
+def gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave,
+           tab_ids, tab_val, tab_gen, gen, cand, cand_d2):
+    """Entities within r_leave of the observer at cell-order index ko; past r_enter only if
+    already known (in the table). Works on cell-ordered copies (sid, sx, sy), so the scan
+    reads memory in order; candidates are cell-order indices."""
+    px, py = sx[ko], sy[ko]
     re2, rl2 = r_enter * r_enter, r_leave * r_leave
     # The cells of the square [p - r, p + r], computed as build_grid computes cells (plus a
     # hair of slack for rounding), so no entity within r can lie outside the scanned block.
@@ -115,14 +114,11 @@ def gather(o, ids, x, y, sx, sy, cell_start, cell_rows, ox, oy, cell, nx, ny, r_
             for k in range(cell_start[c], cell_start[c + 1]):
                 dx, dy = sx[k] - px, sy[k] - py
                 d2 = dx * dx + dy * dy
-                if d2 > rl2:
+                if d2 > rl2 or k == ko:
                     continue
-                j = cell_rows[k]
-                if j == o:
+                if d2 > re2 and table_get(tab_ids, tab_val, tab_gen, gen, sid[k]) < 0:
                     continue
-                if d2 > re2 and table_get(tab_ids, tab_val, tab_gen, gen, ids[j]) < 0:
-                    continue
-                cand_rows[cnt] = j
+                cand[cnt] = k
                 cand_d2[cnt] = d2
                 cnt += 1
     return cnt
@@ -182,18 +178,21 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                   r_enter, r_leave, near_r, cap, budget, max_interval, tick,
                   known_ids, known_n, sent_q, sent_tick, acks,
                   out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
-                  qall, qstamp, stamp, sx, sy, cand_rows, cand_d2):
+                  qall, qstamp, stamp, sx, sy, cand_rows, cand_d2, sid, kof):
     """Interest, change tracking, budget and snapshot encoding for every observer row.
 
-    Observer i's msgpack frame is out[start[i]:end[i]]; out[ws_start[i]:end[i]] is the same
-    frame with its WebSocket header (binary, unmasked, as a server sends it) in front.
-    Records are written as native words: the host must be little-endian (checked in pipeline).
-    qall/qstamp/sx/sy/cand_* are caller-owned scratch of at least n rows, reused across
-    ticks (fresh pages are slow); `stamp` must differ between calls.
+    Observers are served in cell order (obs_rows is reordered in place to match the frames),
+    and every per-entity read goes through cell-ordered copies, so neighbouring observers
+    reuse the same memory. Observer i's msgpack frame is out[start[i]:end[i]];
+    out[ws_start[i]:end[i]] is the same frame with its WebSocket header (binary, unmasked,
+    as a server sends it) in front. Records are written as native words: the host must be
+    little-endian (checked in pipeline). qall/qstamp/sx/sy/sid/kof/cand_* are caller-owned
+    scratch of at least n rows, reused across ticks (fresh pages are slow); `stamp` must
+    differ between calls.
     """
     m_obs = obs_rows.shape[0]
     sel_ids = np.empty(cap, np.int64)
-    sel_rows = np.empty(cap, np.int32)
+    sel_k = np.empty(cap, np.int32)
     sel_d2 = np.empty(cap, np.float64)
     prev = np.empty(cap, np.int32)
     send = np.zeros(cap, np.bool_)
@@ -210,8 +209,19 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
     tab_gen = np.full(tsize, -1, np.int64)
     seen = np.zeros(cap, np.bool_)
     for k in range(n):
-        sx[k] = x[cell_rows[k]]
-        sy[k] = y[cell_rows[k]]
+        j = cell_rows[k]
+        sx[k] = x[j]
+        sy[k] = y[j]
+        sid[k] = ids[j]
+        kof[j] = k
+    # serve observers in cell order
+    okey = np.empty(m_obs, np.int64)
+    for i in range(m_obs):
+        okey[i] = kof[obs_rows[i]]
+    order = np.argsort(okey)
+    ordered = obs_rows[order]
+    for i in range(m_obs):
+        obs_rows[i] = ordered[i]
     near2 = near_r * near_r
     pos = 0
     n_enter = 0
@@ -220,6 +230,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
     leave_off[0] = 0
     for i in range(m_obs):
         o = obs_rows[i]
+        ko = kof[o]
         s = slot_of[o]
         # the known set as a hash table: id -> index in the known list
         kn = known_n[s]
@@ -228,22 +239,22 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             if known_ids[s, a] >= 0:
                 table_put(tab_ids, tab_val, tab_gen, i, known_ids[s, a], a)
         # gather + cap
-        cnt = gather(o, ids, x, y, sx, sy, cell_start, cell_rows, ox, oy, cell, nx, ny, r_enter, r_leave,
+        cnt = gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave,
                      tab_ids, tab_val, tab_gen, i, cand_rows, cand_d2)
         m = cnt
         if cnt > cap:
-            order = np.argsort(cand_d2[:cnt], kind="mergesort")
+            nearest = np.argsort(cand_d2[:cnt], kind="mergesort")
             for k in range(cap):
-                sel_rows[k] = cand_rows[order[k]]
-                sel_d2[k] = cand_d2[order[k]]
+                sel_k[k] = cand_rows[nearest[k]]
+                sel_d2[k] = cand_d2[nearest[k]]
             m = cap
         else:
             for k in range(cnt):
-                sel_rows[k] = cand_rows[k]
+                sel_k[k] = cand_rows[k]
                 sel_d2[k] = cand_d2[k]
         # exact enter / leave against the known set
         for b in range(m):
-            eid = np.int64(ids[sel_rows[b]])
+            eid = sid[sel_k[b]]
             sel_ids[b] = eid
             p = table_get(tab_ids, tab_val, tab_gen, i, eid)
             prev[b] = p
@@ -272,11 +283,13 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             kn -= 1
         known_n[s] = kn
         # choose what to send
+        px, py = sx[ko], sy[ko]
         fx, fy = -math.sin(yaw[o]), math.cos(yaw[o])
         used = BODY_SIZE
         n_opt = 0
         for b in range(m):
-            j = sel_rows[b]
+            k = sel_k[b]
+            j = cell_rows[k]
             quantise(x, y, z, yaw, flags, j, qall, qstamp, stamp)
             send[b] = False
             p = prev[b]
@@ -285,15 +298,15 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             else:
                 last = sent_tick[s, p]
                 changed = pose_tick[j] > last
-                for k in range(4):
-                    if sent_q[s, p, k] != qall[j, k]:
+                for c in range(4):
+                    if sent_q[s, p, c] != qall[j, c]:
                         changed = True
                 if changed:
                     if sel_d2[b] <= near2 or tick - last >= max_interval:
                         send[b] = True
                     else:
                         d = math.sqrt(sel_d2[b])
-                        front = (x[j] - x[o]) * fx + (y[j] - y[o]) * fy > 0.0
+                        front = (sx[k] - px) * fx + (sy[k] - py) * fy > 0.0
                         score[b] = (tick - last) * (2.0 if front else 1.0) / (1.0 + d / near_r)
                         opt[n_opt] = b
                         n_opt += 1
@@ -308,7 +321,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             n_opt = fit
         for k in range(n_opt):
             b = opt[k]
-            cost = BODY_SIZE + (POSE_SIZE if flags[sel_rows[b]] & FLAG_VR else 0)
+            cost = BODY_SIZE + (POSE_SIZE if flags[cell_rows[sel_k[b]]] & FLAG_VR else 0)
             if used + cost <= budget:
                 send[b] = True
                 used += cost
@@ -318,7 +331,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         for b in range(m):
             if send[b]:
                 nbody += 1
-                if flags[sel_rows[b]] & FLAG_VR:
+                if flags[cell_rows[sel_k[b]]] & FLAG_VR:
                     npose += 1
         hdr = 30 if acks[s] < 0 else 34
         length = hdr + nbody * BODY_SIZE + (7 + npose * POSE_SIZE if npose > 0 else 0)
@@ -343,7 +356,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         pos += BODY_SIZE
         for b in range(m):
             if send[b]:
-                put_record(out32, pos >> 2, sel_ids[b], qall, sel_rows[b])
+                put_record(out32, pos >> 2, sel_ids[b], qall, cell_rows[sel_k[b]])
                 pos += BODY_SIZE
         if npose > 0:
             pos = put_key(out, pos, (112,))                  # "p"
@@ -351,7 +364,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             put_u32be(out, pos + 1, npose * POSE_SIZE)
             pos += 5
             for b in range(m):
-                j = sel_rows[b]
+                j = cell_rows[sel_k[b]]
                 if send[b] and flags[j] & FLAG_VR:
                     out[pos:pos + POSE_SIZE] = pose[j]
                     pos += POSE_SIZE
@@ -360,9 +373,9 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         for b in range(m):
             if send[b]:
                 a = at[b]
-                j = sel_rows[b]
-                for k in range(4):
-                    sent_q[s, a, k] = qall[j, k]
+                j = cell_rows[sel_k[b]]
+                for c in range(4):
+                    sent_q[s, a, c] = qall[j, c]
                 sent_tick[s, a] = tick
         enter_off[i + 1] = n_enter
         leave_off[i + 1] = n_leave

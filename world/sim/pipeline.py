@@ -74,6 +74,8 @@ class Interest:
         self.sy = np.empty(rows, np.float64)
         self.cand_rows = np.empty(rows, np.int32)
         self.cand_d2 = np.empty(rows, np.float64)
+        self.sid = np.empty(rows, np.int64)
+        self.kof = np.empty(rows, np.int32)
         self._rows = rows
 
     def _alloc(self, slots: int) -> None:
@@ -157,5 +159,5 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
                   p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap), p.budget_bytes * max(phases, 1), p.max_interval, tick,
                   i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
                   buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
-                  i.qall, i.qstamp, i.passes, i.sx, i.sy, i.cand_rows, i.cand_d2)
+                  i.qall, i.qstamp, i.passes, i.sx, i.sy, i.cand_rows, i.cand_d2, i.sid, i.kof)
     return Frames(buf, obs_rows, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off)
