@@ -158,7 +158,7 @@ def make_bodies(points, r=0.3):
 
 def run_integrate(b, dt=DT, boxes=NO_BOXES, bounds=BOUNDS):
     n = b.n
-    integrate(b.x[:n], b.y[:n], b.yaw[:n], b.fwd[:n], b.side[:n], b.iyaw[:n], b.run[:n],
+    integrate(b.x[:n], b.y[:n], b.yaw[:n], b.ux[:n], b.uy[:n], b.iyaw[:n], b.run[:n],
               b.radius[:n], b.moved[:n], n, dt, P.walk_speed, P.run_speed, boxes, bounds)
 
 

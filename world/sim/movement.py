@@ -161,21 +161,35 @@ def clear_path(x, y, dx, dy, r, boxes, bounds):
 
 
 @numba.njit(cache=True, nogil=True)
-def move_one(x: float, y: float, fwd: float, side: float, yaw: float, run: bool, dt: float,
-             walk_speed: float, run_speed: float, radius: float, boxes: np.ndarray,
-             bounds: np.ndarray) -> tuple[float, float]:
-    """One avatar's movement for one tick -> (x, y): intent, speed cap, boxes, bounds."""
-    if not (math.isfinite(fwd) and math.isfinite(side) and math.isfinite(yaw) and dt > 0.0):
-        return x, y
+def intent_direction(fwd: float, side: float, yaw: float) -> tuple[float, float]:
+    """Movement intent (forward, strafe, yaw) -> world-frame direction of length <= 1."""
+    if not (math.isfinite(fwd) and math.isfinite(side) and math.isfinite(yaw)):
+        return 0.0, 0.0
     length = math.sqrt(fwd * fwd + side * side)
     if length > 1.0:
         fwd = fwd / length
         side = side / length
-    speed = run_speed if run else walk_speed
     c = math.cos(yaw)
     s = math.sin(yaw)
-    dx = (side * c - fwd * s) * speed * dt
-    dy = (side * s + fwd * c) * speed * dt
+    return side * c - fwd * s, side * s + fwd * c
+
+
+@numba.njit(cache=True, nogil=True)
+def move_one(x: float, y: float, fwd: float, side: float, yaw: float, run: bool, dt: float,
+             walk_speed: float, run_speed: float, radius: float, boxes: np.ndarray,
+             bounds: np.ndarray) -> tuple[float, float]:
+    """One avatar's movement for one tick -> (x, y): intent, speed cap, boxes, bounds."""
+    if not dt > 0.0:
+        return x, y
+    ux, uy = intent_direction(fwd, side, yaw)
+    speed = (run_speed if run else walk_speed) * dt
+    return move_by(x, y, ux * speed, uy * speed, radius, boxes, bounds)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def move_by(x: float, y: float, dx: float, dy: float, radius: float, boxes: np.ndarray,
+            bounds: np.ndarray) -> tuple[float, float]:
+    """Move a circle by (dx, dy) without passing through boxes or leaving the bounds."""
     dist = math.sqrt(dx * dx + dy * dy)
     if dist == 0.0:
         return x, y
@@ -197,16 +211,20 @@ def move_one(x: float, y: float, fwd: float, side: float, yaw: float, run: bool,
 
 
 @numba.njit(cache=True, nogil=True)
-def integrate(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, fwd: np.ndarray, side: np.ndarray,
+def integrate(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, ux: np.ndarray, uy: np.ndarray,
               iyaw: np.ndarray, run: np.ndarray, radius: np.ndarray, moved: np.ndarray, n: int,
               dt: float, walk_speed: float, run_speed: float, boxes: np.ndarray,
               bounds: np.ndarray) -> None:
-    """All rows: yaw <- wrapped intended yaw, position via move_one, moved <- position changed."""
+    """All rows: yaw <- wrapped intended yaw, position moved along the intent's direction
+    (ux, uy from intent_direction, computed once per input) as move_one would, moved <- changed."""
     for i in range(n):
         if math.isfinite(iyaw[i]):
             yaw[i] = wrap_angle(iyaw[i])
-        nx, ny = move_one(x[i], y[i], float(fwd[i]), float(side[i]), yaw[i], bool(run[i]), dt,
-                          walk_speed, run_speed, float(radius[i]), boxes, bounds)
+        if ux[i] == 0.0 and uy[i] == 0.0 or not dt > 0.0:
+            moved[i] = False
+            continue
+        speed = (run_speed if run[i] else walk_speed) * dt
+        nx, ny = move_by(x[i], y[i], ux[i] * speed, uy[i] * speed, float(radius[i]), boxes, bounds)
         moved[i] = nx != x[i] or ny != y[i]
         x[i] = nx
         y[i] = ny
@@ -215,37 +233,49 @@ def integrate(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, fwd: np.ndarray, si
 @numba.njit(cache=True, nogil=True)
 def separate(x: np.ndarray, y: np.ndarray, radius: np.ndarray, n: int, cell_start: np.ndarray,
              cell_rows: np.ndarray, origin_x: float, origin_y: float, cell: float, nx: int,
-             ny: int, boxes: np.ndarray, bounds: np.ndarray, moved: np.ndarray | None = None
-             ) -> int:
+             ny: int, boxes: np.ndarray, bounds: np.ndarray, moved: np.ndarray | None = None,
+             scratch: np.ndarray | None = None) -> int:
     """Push overlapping circles apart by half the overlap each; returns rows displaced.
 
-    One Jacobi pass (pushes are summed, then applied, so row order does not bias
-    them); coincident pairs split along x, the lower row going -x. Displaced rows
-    are re-resolved against boxes and bounds, and keep their old position if that
-    fails. If `moved` is given, displaced rows are marked True in it.
+    One Jacobi pass (pushes are summed, then applied, so order does not bias them);
+    coincident pairs split along x, the lower row going -x. Displaced rows are re-resolved
+    against boxes and bounds, and keep their old position if that fails. If `moved` is
+    given, displaced rows are marked True in it. Works in cell order on copies (positions,
+    radii, pushes) so the pair scan reads memory in order; `scratch` (float64, 5 x n or
+    larger), reused across ticks, avoids allocating them.
     """
+    if scratch is None or scratch.shape[0] < 5 or scratch.shape[1] < n:
+        scratch = np.empty((5, max(n, 1)), np.float64)
+    sx = scratch[0]
+    sy = scratch[1]
+    sr = scratch[2]
+    px = scratch[3]
+    py = scratch[4]
     rmax = 0.0
-    for i in range(n):
-        rmax = max(rmax, float(radius[i]))
-    px = np.zeros(n, np.float64)
-    py = np.zeros(n, np.float64)
-    for i in range(n):
-        ri = float(radius[i])
+    for k in range(n):
+        j = cell_rows[k]
+        sx[k] = x[j]
+        sy[k] = y[j]
+        sr[k] = radius[j]
+        px[k] = 0.0
+        py[k] = 0.0
+        rmax = max(rmax, sr[k])
+    if rmax <= 0.0:
+        return 0
+    for k in range(n):
+        ri = sr[k]
         reach = ri + rmax
-        x0 = cell_coord(x[i] - reach, origin_x, cell, nx)
-        x1 = cell_coord(x[i] + reach, origin_x, cell, nx)
-        y0 = cell_coord(y[i] - reach, origin_y, cell, ny)
-        y1 = cell_coord(y[i] + reach, origin_y, cell, ny)
+        x0 = cell_coord(sx[k] - reach, origin_x, cell, nx)
+        x1 = cell_coord(sx[k] + reach, origin_x, cell, nx)
+        y0 = cell_coord(sy[k] - reach, origin_y, cell, ny)
+        y1 = cell_coord(sy[k] + reach, origin_y, cell, ny)
         for cy in range(y0, y1 + 1):
             for cx in range(x0, x1 + 1):
                 c = cy * nx + cx
-                for s in range(cell_start[c], cell_start[c + 1]):
-                    j = cell_rows[s]
-                    if j <= i:
-                        continue  # each pair once, from its lower row
-                    touch = ri + float(radius[j])
-                    dx = x[j] - x[i]
-                    dy = y[j] - y[i]
+                for k2 in range(max(cell_start[c], k + 1), cell_start[c + 1]):
+                    touch = ri + sr[k2]
+                    dx = sx[k2] - sx[k]
+                    dy = sy[k2] - sy[k]
                     d2 = dx * dx + dy * dy
                     if d2 >= touch * touch:
                         continue
@@ -253,19 +283,23 @@ def separate(x: np.ndarray, y: np.ndarray, radius: np.ndarray, n: int, cell_star
                     if d > 0.0:
                         ux = dx / d
                         uy = dy / d
-                    else:
+                    elif cell_rows[k] < cell_rows[k2]:   # coincident: lower row goes -x
                         ux = 1.0
                         uy = 0.0
+                    else:
+                        ux = -1.0
+                        uy = 0.0
                     half = 0.5 * (touch - d) + SKIN
-                    px[i] -= ux * half
-                    py[i] -= uy * half
-                    px[j] += ux * half
-                    py[j] += uy * half
+                    px[k] -= ux * half
+                    py[k] -= uy * half
+                    px[k2] += ux * half
+                    py[k2] += uy * half
     count = 0
-    for i in range(n):
-        if px[i] == 0.0 and py[i] == 0.0:
+    for k in range(n):
+        if px[k] == 0.0 and py[k] == 0.0:
             continue
-        nxp, nyp, ok = resolve_static(x[i] + px[i], y[i] + py[i], float(radius[i]), boxes, bounds)
+        i = cell_rows[k]
+        nxp, nyp, ok = resolve_static(x[i] + px[k], y[i] + py[k], float(radius[i]), boxes, bounds)
         if not ok or (nxp == x[i] and nyp == y[i]):
             continue
         x[i] = nxp

@@ -75,6 +75,7 @@ class Interest:
         self.cand_rows = np.empty(rows, np.int32)
         self.cand_d2 = np.empty(rows, np.float64)
         self.sid = np.empty(rows, np.int64)
+        self.sep = np.empty((5, rows), np.float64)
         self.kof = np.empty(rows, np.int32)
         self._rows = rows
 
@@ -129,12 +130,13 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     (each then gets a frame every `phases` ticks, with `phases` times the byte budget)."""
     b, g, p = bodies, grid, params
     n = b.n
+    interest._scratch_for(max(n, 1))
     if n:
-        integrate(b.x, b.y, b.yaw, b.fwd, b.side, b.iyaw, b.run, b.radius, b.moved, n, p.dt,
+        integrate(b.x, b.y, b.yaw, b.ux, b.uy, b.iyaw, b.run, b.radius, b.moved, n, p.dt,
                   p.walk_speed, p.run_speed, boxes, bounds)
         cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
         if separate(b.x, b.y, b.radius, n, cell_start, cell_rows, g.origin_x, g.origin_y, g.cell,
-                    g.nx, g.ny, boxes, bounds, b.moved):
+                    g.nx, g.ny, boxes, bounds, b.moved, interest.sep):
             cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
         b.flags[:n] = (b.flags[:n] & ~FLAG_MOVING) | (b.moved[:n].view(np.uint8) * FLAG_MOVING)
     else:

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from world.sim.movement import intent_direction, wrap_angle
+
 KIND_AVATAR = 0
 KIND_AGENT = 1
 KIND_OBJECT = 2
@@ -29,6 +31,8 @@ FIELDS: dict[str, np.dtype] = {
     "radius": np.dtype(np.float32),
     "fwd": np.dtype(np.float32),
     "side": np.dtype(np.float32),
+    "ux": np.dtype(np.float64),                       # world-frame direction of the intent (|u| <= 1)
+    "uy": np.dtype(np.float64),
     "iyaw": np.dtype(np.float64),
     "run": np.dtype(np.bool_),
     "flags": np.dtype(np.uint8),
@@ -64,6 +68,8 @@ class Bodies:
     radius: np.ndarray
     fwd: np.ndarray
     side: np.ndarray
+    ux: np.ndarray
+    uy: np.ndarray
     iyaw: np.ndarray
     run: np.ndarray
     flags: np.ndarray
@@ -114,6 +120,8 @@ class Bodies:
         self.radius[r] = radius
         self.fwd[r] = 0.0
         self.side[r] = 0.0
+        self.ux[r] = 0.0
+        self.uy[r] = 0.0
         self.run[r] = False
         self.flags[r] = 0
         self.observer[r] = observer
@@ -150,3 +158,6 @@ class Bodies:
         if math.isfinite(yaw):
             self.iyaw[row] = yaw
         self.run[row] = bool(run)
+        # The direction is fixed until the next intent: computed here once, not every tick.
+        self.ux[row], self.uy[row] = intent_direction(float(self.fwd[row]), float(self.side[row]),
+                                                      wrap_angle(float(self.iyaw[row])))
