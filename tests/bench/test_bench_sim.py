@@ -11,7 +11,7 @@ import pytest
 from world.bench import sim
 
 KEYS = {"entities", "observers", "tick_ms", "neighbours_ms", "ckdtree_ms", "bruteforce_ms",
-        "speedup_vs_ckdtree", "cache_warm_start_s", "tick_observers"}
+        "speedup_vs_ckdtree", "cache_warm_start_s", "tick_observers", "tick_all_clients_ms"}
 PER_SIZE = ("tick_ms", "neighbours_ms", "ckdtree_ms", "bruteforce_ms", "speedup_vs_ckdtree", "tick_observers")
 
 

@@ -38,9 +38,10 @@ MIN_REPEATS, MAX_REPEATS = 3, 50
 CHECK_LISTS = 200             # lists compared exactly between methods (all are counted)
 WARM_START_ENTITIES = 200     # the state the fresh-process first tick runs on
 
-METHODS = ("grid", "ckdtree", "brute", "tick")
+METHODS = ("grid", "ckdtree", "brute", "tick", "tick_all")
 LABELS = {"grid": "grid (ours)", "ckdtree": "cKDTree+CSR", "brute": "numpy brute",
-          "tick": f"full tick ({TICK_OBSERVERS:,} clients)"}
+          "tick": f"server tick ({TICK_OBSERVERS:,} clients)",
+          "tick_all": "tick, every client every tick"}
 
 # Runs in a fresh interpreter: import the simulation and run its first tick.
 _FIRST_TICK = f"""
@@ -166,7 +167,7 @@ def brute_neighbours(lay: Layout, radius: float) -> Callable[[], tuple]:
 
 
 def tick_world(x: np.ndarray, y: np.ndarray, observers: np.ndarray, radius: float,
-               cell: float, side: float, seed: int = SEED) -> Callable[[int], Any]:
+               cell: float, side: float, seed: int = SEED, phases: int = 1) -> Callable[[int], Any]:
     """A square space of walking entities (random intents); returns a function running tick t."""
     from world.sim.grid import grid_for_bounds
     from world.sim.pipeline import Interest, TickParams, step
@@ -198,7 +199,7 @@ def tick_world(x: np.ndarray, y: np.ndarray, observers: np.ndarray, radius: floa
     boxes = np.zeros((0, 4), np.float64)
 
     def tick(t: int) -> Any:
-        return step(bodies, interest, grid, boxes, bounds, params, t)
+        return step(bodies, interest, grid, boxes, bounds, params, t, phases)
     return tick
 
 
@@ -333,7 +334,10 @@ def run(args: argparse.Namespace) -> int:
                                                          args.repeats)
             if not no_tick:
                 try:
-                    row["tick"] = _time_tick(lay, radius, tick_cell, args.repeats, args.tick_observers)
+                    row["tick"] = _time_tick(lay, radius, tick_cell, args.repeats, args.tick_observers,
+                                             server=True)
+                    row["tick_all"] = _time_tick(lay, radius, tick_cell, args.repeats,
+                                                 args.tick_observers, server=False)
                 except Exception as exc:  # a broken tick is reported, the comparison still runs
                     console.print(f"[red]full tick failed at {n:,} entities: {exc!r}[/]")
                     ok = False
@@ -373,11 +377,18 @@ def _server_margin() -> float:
     return float(Config.interest_margin)
 
 
-def _time_tick(lay: Layout, radius: float, cell: float, repeats: int | None, observers: int) -> Timing:
+def _time_tick(lay: Layout, radius: float, cell: float, repeats: int | None, observers: int,
+               server: bool) -> Timing:
+    """The tick as the server runs it (server=True: crowds served in staggered phases, see
+    Space.tick), or with every client served every tick."""
+    from world.config import Config
+
     n = len(lay.x)
     rows = lay.observers if observers >= n else \
         np.sort(np.random.default_rng(SEED + 1).choice(n, observers, replace=False)).astype(np.int32)
-    tick = tick_world(lay.x, lay.y, rows, radius, cell, lay.side)
+    cfg = Config()
+    phases = cfg.crowd_phases if server and len(rows) > cfg.crowd_observers else 1
+    tick = tick_world(lay.x, lay.y, rows, radius, cell, lay.side, phases=phases)
     count = iter(range(1 << 62))
     return time_runs(lambda: tick(next(count)), repeats)[0]
 
@@ -405,7 +416,7 @@ def _print_size(console: Any, n: int, lay: Layout, radius: float, cell: float, t
         if t is None:
             continue
         pairs = f"{int(found[method][0][-1]):,}" if method in found else ""
-        neighbour = method != "tick"
+        neighbour = not method.startswith("tick")
         table.add_row(LABELS[method], f"{t.median_ms:,.3f}", f"{t.p90_ms:,.3f}", str(t.runs),
                       pairs, _ratio(row["ckdtree"], t) if neighbour else "",
                       _ratio(row["brute"], t) if neighbour else "")
@@ -420,15 +431,16 @@ def _print_summary(console: Any, results: dict, observers: dict) -> None:
     from rich.table import Table
 
     table = Table(title="summary (median ms)")
-    for col in ("entities", "observers", "grid (ours)", "cKDTree", "brute", "tick",
-                "grid vs cKDTree"):
+    for col in ("entities", "observers", "grid (ours)", "cKDTree", "brute", "server tick",
+                "tick (all)", "grid vs cKDTree"):
         table.add_column(col, justify="right")
 
     def ms(t: Timing | None) -> str:
         return "-" if t is None else f"{t.median_ms:,.3f}"
     for n, row in results.items():
         table.add_row(f"{n:,}", f"{observers[n]:,}", ms(row["grid"]), ms(row["ckdtree"]),
-                      ms(row["brute"]), ms(row["tick"]), _ratio(row["ckdtree"], row["grid"]))
+                      ms(row["brute"]), ms(row["tick"]), ms(row["tick_all"]),
+                      _ratio(row["ckdtree"], row["grid"]))
     console.print(table)
 
 
@@ -443,7 +455,8 @@ def _summary_json(results: dict, observers: dict, warm: float | None) -> dict[st
         speedup[str(n)] = None if c is None else round(c.median_ms / g.median_ms, 2)
     return {
         "entities": list(results), "observers": [observers[n] for n in results],
-        "tick_ms": per_size("tick"), "neighbours_ms": per_size("grid"),
+        "tick_ms": per_size("tick"), "tick_all_clients_ms": per_size("tick_all"),
+        "neighbours_ms": per_size("grid"),
         "ckdtree_ms": per_size("ckdtree"), "bruteforce_ms": per_size("brute"),
         "speedup_vs_ckdtree": speedup,
         "cache_warm_start_s": None if warm is None else round(warm, 3),
@@ -457,7 +470,7 @@ def _plot(path: str, results: dict, observers: dict, radius: float) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sizes = list(results)
-    for method, style in zip(METHODS, ("o-", "s--", "^:", "d-.")):
+    for method, style in zip(METHODS, ("o-", "s--", "^:", "d-.", "v-.")):
         points = [(n, results[n][method].median_ms) for n in sizes if results[n][method]]
         if points:
             ax.plot(*zip(*points), style, label=LABELS[method])
