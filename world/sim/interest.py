@@ -30,16 +30,16 @@ YAW_UNITS = 3600
 
 
 @njit(cache=True, nogil=True, inline="always")
-def quantise(x, y, z, yaw, flags, j, q, qstamp, stamp):
-    """Quantised body state of row j, computed once per pass: q[j] = (x mm, y mm, z mm, yawf)."""
-    if qstamp[j] == stamp:
+def quantise(x, y, z, yaw, flags, j, q, qstamp, stamp, k):
+    """Quantised body state of row j into slot k, once per pass: q[k] = (x mm, y mm, z mm, yawf)."""
+    if qstamp[k] == stamp:
         return
-    qstamp[j] = stamp
-    q[j, 0] = np.int64(min(max(np.rint(x[j] * 1000.0), -2147483648.0), 2147483647.0))
-    q[j, 1] = np.int64(min(max(np.rint(y[j] * 1000.0), -2147483648.0), 2147483647.0))
-    q[j, 2] = np.int64(min(max(np.rint(z[j] * 1000.0), -32768.0), 32767.0))
+    qstamp[k] = stamp
+    q[k, 0] = np.int64(min(max(np.rint(x[j] * 1000.0), -2147483648.0), 2147483647.0))
+    q[k, 1] = np.int64(min(max(np.rint(y[j] * 1000.0), -2147483648.0), 2147483647.0))
+    q[k, 2] = np.int64(min(max(np.rint(z[j] * 1000.0), -32768.0), 32767.0))
     units = np.int64(np.rint((math.degrees(yaw[j]) * 10.0) % YAW_UNITS)) % YAW_UNITS
-    q[j, 3] = units | (np.int64(flags[j]) << 12)
+    q[k, 3] = units | (np.int64(flags[j]) << 12)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -178,7 +178,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                   r_enter, r_leave, near_r, cap, budget, max_interval, tick,
                   known_ids, known_n, sent_q, sent_tick, acks,
                   out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
-                  qall, qstamp, stamp, sx, sy, cand_rows, cand_d2, sid, kof):
+                  qall, qstamp, stamp, sx, sy, cand_rows, cand_d2, sid, kof, sfl, spt):
     """Interest, change tracking, budget and snapshot encoding for every observer row.
 
     Observers are served in cell order (obs_rows is reordered in place to match the frames),
@@ -213,6 +213,8 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         sx[k] = x[j]
         sy[k] = y[j]
         sid[k] = ids[j]
+        sfl[k] = flags[j]
+        spt[k] = pose_tick[j]
         kof[j] = k
     # serve observers in cell order
     okey = np.empty(m_obs, np.int64)
@@ -289,17 +291,16 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         n_opt = 0
         for b in range(m):
             k = sel_k[b]
-            j = cell_rows[k]
-            quantise(x, y, z, yaw, flags, j, qall, qstamp, stamp)
+            quantise(x, y, z, yaw, flags, cell_rows[k], qall, qstamp, stamp, k)
             send[b] = False
             p = prev[b]
             if p < 0:
                 send[b] = True
             else:
                 last = sent_tick[s, p]
-                changed = pose_tick[j] > last
+                changed = spt[k] > last
                 for c in range(4):
-                    if sent_q[s, p, c] != qall[j, c]:
+                    if sent_q[s, p, c] != qall[k, c]:
                         changed = True
                 if changed:
                     if sel_d2[b] <= near2 or tick - last >= max_interval:
@@ -311,7 +312,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                         opt[n_opt] = b
                         n_opt += 1
             if send[b]:
-                used += BODY_SIZE + (POSE_SIZE if flags[j] & FLAG_VR else 0)
+                used += BODY_SIZE + (POSE_SIZE if sfl[k] & FLAG_VR else 0)
         # optional updates: the best-scoring ones that fit the budget
         for k in range(n_opt):
             opt_score[k] = score[opt[k]]
@@ -321,7 +322,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             n_opt = fit
         for k in range(n_opt):
             b = opt[k]
-            cost = BODY_SIZE + (POSE_SIZE if flags[cell_rows[sel_k[b]]] & FLAG_VR else 0)
+            cost = BODY_SIZE + (POSE_SIZE if sfl[sel_k[b]] & FLAG_VR else 0)
             if used + cost <= budget:
                 send[b] = True
                 used += cost
@@ -331,7 +332,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         for b in range(m):
             if send[b]:
                 nbody += 1
-                if flags[cell_rows[sel_k[b]]] & FLAG_VR:
+                if sfl[sel_k[b]] & FLAG_VR:
                     npose += 1
         hdr = 30 if acks[s] < 0 else 34
         length = hdr + nbody * BODY_SIZE + (7 + npose * POSE_SIZE if npose > 0 else 0)
@@ -351,12 +352,12 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                 out[begin + 2 + k] = (length >> (8 * (7 - k))) & 0xFF
         start[i] = begin + wsh
         pos = write_header(out, begin + wsh, tick, acks[s], nbody, npose)
-        quantise(x, y, z, yaw, flags, o, qall, qstamp, stamp)
-        put_record(out32, pos >> 2, ids[o], qall, o)
+        quantise(x, y, z, yaw, flags, o, qall, qstamp, stamp, ko)
+        put_record(out32, pos >> 2, ids[o], qall, ko)
         pos += BODY_SIZE
         for b in range(m):
             if send[b]:
-                put_record(out32, pos >> 2, sel_ids[b], qall, cell_rows[sel_k[b]])
+                put_record(out32, pos >> 2, sel_ids[b], qall, sel_k[b])
                 pos += BODY_SIZE
         if npose > 0:
             pos = put_key(out, pos, (112,))                  # "p"
@@ -373,9 +374,9 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         for b in range(m):
             if send[b]:
                 a = at[b]
-                j = cell_rows[sel_k[b]]
+                k = sel_k[b]
                 for c in range(4):
-                    sent_q[s, a, c] = qall[j, c]
+                    sent_q[s, a, c] = qall[k, c]
                 sent_tick[s, a] = tick
         enter_off[i + 1] = n_enter
         leave_off[i + 1] = n_leave

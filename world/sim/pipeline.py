@@ -77,6 +77,8 @@ class Interest:
         self.sid = np.empty(rows, np.int64)
         self.sep = np.empty((5, rows), np.float64)
         self.kof = np.empty(rows, np.int32)
+        self.sfl = np.empty(rows, np.uint8)
+        self.spt = np.empty(rows, np.int64)
         self._rows = rows
 
     def _alloc(self, slots: int) -> None:
@@ -161,5 +163,6 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
                   p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap), p.budget_bytes * max(phases, 1), p.max_interval, tick,
                   i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
                   buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
-                  i.qall, i.qstamp, i.passes, i.sx, i.sy, i.cand_rows, i.cand_d2, i.sid, i.kof)
+                  i.qall, i.qstamp, i.passes, i.sx, i.sy, i.cand_rows, i.cand_d2, i.sid, i.kof,
+                  i.sfl, i.spt)
     return Frames(buf, obs_rows, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off)
