@@ -109,18 +109,17 @@ def gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave,
     gy1 = cell_coord(py + r_leave + slack, oy, cell, ny)
     cnt = 0
     for gy in range(gy0, gy1 + 1):
-        for gx in range(gx0, gx1 + 1):
-            c = gy * nx + gx
-            for k in range(cell_start[c], cell_start[c + 1]):
-                dx, dy = sx[k] - px, sy[k] - py
-                d2 = dx * dx + dy * dy
-                if d2 > rl2 or k == ko:
-                    continue
-                if d2 > re2 and table_get(tab_ids, tab_val, tab_gen, gen, sid[k]) < 0:
-                    continue
-                cand[cnt] = k
-                cand_d2[cnt] = d2
-                cnt += 1
+        # the cells gx0..gx1 of one grid row are consecutive: one contiguous range of entities
+        for k in range(cell_start[gy * nx + gx0], cell_start[gy * nx + gx1 + 1]):
+            dx, dy = sx[k] - px, sy[k] - py
+            d2 = dx * dx + dy * dy
+            if d2 > rl2 or k == ko:
+                continue
+            if d2 > re2 and table_get(tab_ids, tab_val, tab_gen, gen, sid[k]) < 0:
+                continue
+            cand[cnt] = k
+            cand_d2[cnt] = d2
+            cnt += 1
     return cnt
 
 
