@@ -185,3 +185,34 @@ async def test_validation_errors_echo_the_request_id(tmp_path):
         err = await bot.expect("error", rid=41)
         assert err["code"] == "out_of_range" and err["field"] == "limit"
         await bot.close()
+
+
+@aio
+async def test_concurrent_joins_respect_capacity(tmp_path):
+    async with running_server(tmp_path, capacity=2) as srv:
+        bots = await asyncio.gather(*(Bot.connect(srv.url, f"b{i}") for i in range(10)))
+        per_space = {}
+        for b in bots:
+            per_space[b.welcome["space"]["id"]] = per_space.get(b.welcome["space"]["id"], 0) + 1
+        assert max(per_space.values()) <= 2 and sum(per_space.values()) == 10
+        assert all(s.population() <= 2 for s in srv.realm.all_spaces())
+        await asyncio.gather(*(b.close() for b in bots))
+
+
+@aio
+async def test_a_join_that_fails_midway_leaves_no_ghost(tmp_path):
+    async with running_server(tmp_path) as srv:
+        real_call = srv.store.call
+
+        async def failing(method, *args, **kw):
+            if method == "pending_dms":
+                raise RuntimeError("disk full")
+            return await real_call(method, *args, **kw)
+        srv.store.call = failing
+        with pytest.raises(BotError) as err:
+            await Bot.connect(srv.url, "Ghost")
+        assert err.value.code == "internal"
+        srv.store.call = real_call
+        assert srv.realm.sessions == {} and all(s.population() == 0 for s in srv.realm.all_spaces())
+        ok = await Bot.connect(srv.url, "Real")
+        await ok.close()

@@ -103,3 +103,21 @@ async def test_kill_9_loses_no_acknowledged_message(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+@aio
+async def test_shutdown_closes_clients_that_never_said_hello(tmp_path):
+    import socket
+
+    from websockets.asyncio.client import connect
+
+    from tests.conftest import running_server
+    bare = None
+    async with running_server(tmp_path) as srv:
+        ws = await connect(srv.url, compression=None, proxy=None)
+        bare = socket.create_connection(("127.0.0.1", srv.port))     # never upgrades
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 8
+    await asyncio.wait_for(ws.wait_closed(), 5)
+    assert ws.close_code == CLOSE["going_away"]
+    bare.close()

@@ -82,6 +82,8 @@ class Link:
             self.raw_pending += 1
             self.ready.set()
             return
+        if not self.session.alive:
+            return
         msg = self.admit(data)
         if msg is not None and not self._instant(msg):
             if len(self.inbox) >= INBOX_MAX:
@@ -186,7 +188,7 @@ class Link:
         try:
             while session.alive and not self.outbox.closing:
                 item = await self._next()
-                if item is CLOSED:
+                if item is CLOSED or not session.alive or self.outbox.closing:
                     break
                 if not isinstance(item, m.Message):       # arrived before the session existed
                     item = self.admit(item)

@@ -20,6 +20,8 @@ from websockets.protocol import State
 from world.logs import event
 from world.protocol import CLOSE, encode
 
+MAX_QUEUED_BYTES = 4 * 1024 * 1024    # reliable bytes waiting for one client before 4004
+
 
 class Outbox:
     def __init__(self, conn: ServerConnection, max_reliable: int, write_limit: int) -> None:
@@ -32,6 +34,7 @@ class Outbox:
         self.closing: tuple[int, str] | None = None
         self.closed = False
         self.send_started: float | None = None   # monotonic time the current send began
+        self.queued_bytes = 0
         self.sent_frames = 0
         self.sent_bytes = 0
         self.snapshots_dropped = 0
@@ -68,8 +71,10 @@ class Outbox:
         if self._direct(frame):
             return
         self.reliable.append(frame)
-        if len(self.reliable) > self.max_reliable:
+        self.queued_bytes += len(frame)
+        if len(self.reliable) > self.max_reliable or self.queued_bytes > MAX_QUEUED_BYTES:
             self.reliable.clear()
+            self.queued_bytes = 0
             self.close(CLOSE["too_slow"], "send queue overflow: client reads too slowly")
         self.wake.set()
 
@@ -77,7 +82,9 @@ class Outbox:
         """Write an already-framed server frame (WebSocket header included) to the socket."""
         if not self._idle():
             return False
-        self.conn.transport.write(framed)
+        # A copy: asyncio on Python 3.12+ may keep the buffer it is given without copying,
+        # and the tick reuses its output buffer two ticks later.
+        self.conn.transport.write(bytes(framed))
         self.sent_frames += 1
         self.sent_bytes += len(framed)
         return True
@@ -127,7 +134,9 @@ class Outbox:
                 if self.closed:
                     return
                 while self.reliable:
-                    await self._send(self.reliable.popleft())
+                    frame = self.reliable.popleft()
+                    self.queued_bytes -= len(frame)
+                    await self._send(frame)
                 if self.snapshot is not None and not self.closing:
                     frame, self.snapshot = self.snapshot, None
                     await self._send(frame)

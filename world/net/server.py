@@ -105,8 +105,10 @@ class WorldServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.realm.shutdown(reason)
+        for o in list(self.outboxes):          # clients that never finished their hello, too
+            o.close(CLOSE["going_away"], reason)
         if self._server is not None:
-            self._server.close(close_connections=False)
+            self._server.close(close_connections=False)       # stop accepting
             # Give writers a moment to flush their close frames, then drop what is left.
             deadline = time.monotonic() + self.cfg.close_timeout
             while any(not o.closed for o in self.outboxes) and time.monotonic() < deadline:
@@ -114,8 +116,10 @@ class WorldServer:
             for o in list(self.outboxes):
                 if not o.closed:
                     o.abort()         # a peer that does not read cannot complete a close handshake
-            self._server.close(close_connections=True)
-            await self._server.wait_closed()
+            try:   # a bare TCP connection still in its opening handshake must not hold us up
+                await asyncio.wait_for(self._server.wait_closed(), self.cfg.close_timeout)
+            except asyncio.TimeoutError:
+                event("stop_gave_up_waiting", level=30)
         await self.store.close()
         event("stopped", reason=reason)
 

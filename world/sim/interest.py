@@ -244,10 +244,13 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                      tab_ids, tab_val, tab_gen, i, cand_rows, cand_d2)
         m = cnt
         if cnt > cap:
-            nearest = np.argsort(cand_d2[:cnt], kind="mergesort")
+            # keep the nearest `cap`: a quickselect on -d2, no full sort of a dense crowd
+            for k in range(cnt):
+                cand_d2[k] = -cand_d2[k]
+            select_top(cand_rows, cand_d2, cnt, cap)
             for k in range(cap):
-                sel_k[k] = cand_rows[nearest[k]]
-                sel_d2[k] = cand_d2[nearest[k]]
+                sel_k[k] = cand_rows[k]
+                sel_d2[k] = -cand_d2[k]
             m = cap
         else:
             for k in range(cnt):

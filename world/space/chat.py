@@ -40,7 +40,8 @@ async def handle_chat(realm: Realm, s: Session, msg: m.Chat) -> None:
         recipient = realm.online(msg.to)
         if recipient is not None:
             recipient.sink.send(chat_map(stored))
-            await store.call("mark_delivered", [stored.id])
+            if realm.online(msg.to) is recipient:
+                await store.call("mark_delivered", [stored.id])
     else:
         stored = await store.call("add_message", "group", s.user, msg.text, target=msg.to)
         frame = encode(chat_map(stored))

@@ -30,13 +30,12 @@ async def handle_mod(realm: Realm, s: Session, msg: m.Mod) -> None:
         raise Refusal("not_found", f"no user {msg.user}")
     if ROLE_RANK.get(target.role, 0) >= s.rank:
         raise Refusal("forbidden", f"{s.role} may not act on a {target.role}")
-    live = realm.online(target.id)
     until = now_ms() + msg.minutes * 60_000 if msg.minutes else FOREVER_MS
     reason = msg.reason or ""
     detail = json.dumps({k: v for k, v in (("reason", reason), ("minutes", msg.minutes), ("role", msg.role))
                          if v})
     op = msg.op
-    if op == "kick" and live is None:
+    if op == "kick" and realm.online(target.id) is None:
         raise Refusal("not_found", "that user is not online")
 
     def apply(st) -> None:  # runs on the store thread: the action and its audit entry in one transaction
@@ -53,6 +52,8 @@ async def handle_mod(realm: Realm, s: Session, msg: m.Mod) -> None:
         st.audit(s.user, op, target.id, detail)
 
     await realm.store.run(apply)
+    realm.mod_epoch[target.id] = realm.mod_epoch.get(target.id, 0) + 1
+    live = realm.online(target.id)       # looked up after the commit: a join may have finished meanwhile
     if live is not None:
         if op == "mute":
             live.muted_until = until

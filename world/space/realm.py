@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any, Awaitable, Callable
 
+import msgpack
+
 from world.config import Config
 from world.logs import event
 from world.protocol import CLOSE, PROTOCOL_VERSION
@@ -40,6 +42,9 @@ class Realm:
         self.worlds: dict[str, World] = {default_world.name: default_world}
         self.spaces: dict[str, list[Space]] = {}
         self.sessions: dict[int, Session] = {}          # user id -> live session
+        self.mod_epoch: dict[int, int] = {}             # user id -> moderation changes so far
+        self._who_cache: tuple[float, bytes] | None = None
+        self._who_dirty = True                          # someone joined or left since the cache
         self._presence_on: dict[int, dict[str, Any]] = {}
         self._presence_off: set[int] = set()
         from world.space import chat, groups, moderation   # handlers, by message type
@@ -101,7 +106,12 @@ class Realm:
 
     # -- joining and leaving ----------------------------------------------------------------------
     async def join(self, hello: m.Hello, sink: Sink) -> Session:
-        """Authenticate or create the user, place the avatar, send `welcome` and what waited offline."""
+        """Authenticate or create the user, place the avatar, send `welcome` and what waited offline.
+
+        Every store read happens before the session is registered, and nothing is awaited
+        between registering and returning (except marking DMs delivered, which may fail
+        harmlessly), so a failure or a disconnect mid-join leaves no ghost behind.
+        """
         if hello.v != PROTOCOL_VERSION:
             raise Refusal("bad_version", f"server speaks protocol v{PROTOCOL_VERSION}", close="bad_hello")
         store = self.store
@@ -119,16 +129,33 @@ class Realm:
                 old.sink.close(CLOSE["replaced"], "signed in from another connection")
                 await self.leave(old)
                 user = await store.call("get_user", user.id)     # with the position just saved
-        # Choose the instance before creating an account, so a refusal leaves no orphan user.
+        # Choose (and hold a seat in) the instance before creating an account, so a refusal
+        # leaves no orphan user and concurrent joins cannot overfill it.
         space = self.place_in(hello.space, user.world if user else None)
-        if user is None:
-            uid, token = await store.call("create_user", hello.name, hello.kind)
-            user = await store.call("get_user", uid)
-        elif user.name != hello.name:
-            await store.call("set_name", user.id, hello.name)
-        blocks = await store.call("blocked_by", user.id)
-        if user.id in self.sessions:     # a concurrent hello with the same token won the race
-            raise Refusal("bad_token", "this session is already signing in", close="replaced")
+        space.reserved += 1
+        try:
+            if user is None:
+                uid, token = await store.call("create_user", hello.name, hello.kind)
+                user = await store.call("get_user", uid)
+            elif user.name != hello.name:
+                await store.call("set_name", user.id, hello.name)
+            for _ in range(4):
+                # A ban, mute or role change committed while we awaited must not be missed.
+                epoch = self.mod_epoch.get(user.id, 0)
+                blocks = await store.call("blocked_by", user.id)
+                pending = await store.call("pending_dms", user.id)
+                invites = await store.call("invites_of", user.id)
+                if self.mod_epoch.get(user.id, 0) == epoch:
+                    break
+                user = await store.call("get_user", user.id)
+            if user.is_banned(now_ms()):
+                raise Refusal("banned", f"banned until {user.banned_until} ms: {user.ban_reason}",
+                              close="banned")
+            if user.id in self.sessions:     # a concurrent hello with the same token won the race
+                raise Refusal("bad_token", "this session is already signing in", close="replaced")
+        finally:
+            space.reserved -= 1
+        # -- registered from here on: no awaits until the offline DMs are marked ------------------
         session = Session(user=user.id, name=hello.name, kind=hello.kind, role=user.role, sink=sink,
                           token=token, muted_until=user.muted_until, blocks=blocks)
         if user.world == space.world.name:
@@ -144,33 +171,42 @@ class Realm:
             for other in space.knowers(session.entity):
                 if other is not session:
                     other.sink.send(refresh)
-        px, py, pz, pyaw = space.position(session.entity)
-        sink.send({
-            "t": "welcome", "v": PROTOCOL_VERSION, "you": session.entity, "user": user.id, "token": token,
-            "name": session.name, "role": session.role, "tick_hz": self.cfg.tick_hz, "resumed": resumed,
-            "space": {"id": space.id, "instance": space.instance, **space.world.manifest(),
-                      "capacity": space.capacity},
-            "pos": [px, py, pz], "yaw": pyaw,
-            "limits": {"interest_radius": self.cfg.interest_radius, "hearing_radius": self.cfg.hearing_radius,
-                       "walk_speed": self.cfg.walk_speed, "run_speed": self.cfg.run_speed,
-                       "radius": self.cfg.avatar_radius, "max_chat": m.MAX_CHAT, "max_frame": m.MAX_FRAME,
-                       "rates": {"input": list(self.cfg.rate_input), "chat": list(self.cfg.rate_chat),
-                                 "request": list(self.cfg.rate_request)}},
-        })
-        pending = await store.call("pending_dms", user.id)
-        if pending:
-            # At least once: sent, then marked; a crash in between re-sends the same ids.
-            for msg in pending:
-                if msg.sender not in blocks:
-                    sink.send(chat_map(msg))
-            await store.call("mark_delivered", [msg.id for msg in pending])
-        for group, inviter in await store.call("invites_of", user.id):
+        sink.send(self.welcome(session, space, token, resumed))
+        for msg in pending:
+            if msg.sender not in blocks:
+                sink.send(chat_map(msg))
+        for group, inviter in invites:
             sink.send({"t": "invite", "group": {"id": group.id, "name": group.name, "owner": group.owner},
                        "by": inviter})
         self._presence_on[user.id] = self.presence_entry(session)
         self._presence_off.discard(user.id)
+        self._who_dirty = True
         event("join", user=user.id, name=session.name, client=hello.kind, space=space.id, resumed=resumed)
+        if pending and self.online(user.id) is session:
+            # At least once: sent, then marked; a crash or a dead socket in between means the
+            # same ids come again at the next login.
+            try:
+                await store.call("mark_delivered", [msg.id for msg in pending])
+            except Exception:
+                event("mark_delivered_failed", level=30, user=user.id)
         return session
+
+    def welcome(self, session: Session, space: Space, token: str, resumed: bool) -> dict[str, Any]:
+        cfg = self.cfg
+        px, py, pz, pyaw = space.position(session.entity)
+        return {
+            "t": "welcome", "v": PROTOCOL_VERSION, "you": session.entity, "user": session.user,
+            "token": token, "name": session.name, "role": session.role, "tick_hz": cfg.tick_hz,
+            "resumed": resumed,
+            "space": {"id": space.id, "instance": space.instance, **space.world.manifest(),
+                      "capacity": space.capacity},
+            "pos": [px, py, pz], "yaw": pyaw,
+            "limits": {"interest_radius": cfg.interest_radius, "hearing_radius": cfg.hearing_radius,
+                       "walk_speed": cfg.walk_speed, "run_speed": cfg.run_speed,
+                       "radius": cfg.avatar_radius, "max_chat": m.MAX_CHAT, "max_frame": m.MAX_FRAME,
+                       "rates": {"input": list(cfg.rate_input), "chat": list(cfg.rate_chat),
+                                 "request": list(cfg.rate_request)}},
+        }
 
     async def leave(self, session: Session) -> None:
         """Remove a session (disconnect, kick, or replacement); its position is saved."""
@@ -181,6 +217,7 @@ class Realm:
             del self.sessions[session.user]
             self._presence_on.pop(session.user, None)
             self._presence_off.add(session.user)
+            self._who_dirty = True
         space = session.space
         if space is not None:
             x, y, z, yaw = space.position(session.entity)
@@ -257,8 +294,23 @@ class Realm:
 
     @staticmethod
     def _handle_who(realm: Realm, session: Session, msg: m.Who) -> None:
-        users = [realm.presence_entry(s) for s in realm.sessions.values()]
-        session.sink.send(reply("who", msg.rid, users=users))
+        session.sink.send_frame(realm.who_frame(msg.rid))
+
+    def who_frame(self, rid: int | None) -> bytes:
+        """The `who` reply. The user list is packed once and reused until someone joins or
+        leaves, or a second passes (places drift), so a burst of requests costs one pass over
+        the sessions; only the map around it is packed per request."""
+        now = time.monotonic()
+        if self._who_cache is None or now - self._who_cache[0] >= 1.0 or self._who_dirty:
+            users = [self.presence_entry(s) for s in self.sessions.values()]
+            self._who_cache = (now, msgpack.packb(users, use_bin_type=True))
+            self._who_dirty = False
+        head = [("t", "who")] + ([("rid", rid)] if rid is not None else []) + [("users", None)]
+        out = bytearray([0x80 | len(head)])
+        for key, value in head[:-1]:
+            out += msgpack.packb(key) + msgpack.packb(value)
+        out += msgpack.packb("users") + self._who_cache[1]
+        return bytes(out)
 
     # -- the tick and housekeeping ----------------------------------------------------------------
     def tick(self, dt: float) -> None:

@@ -50,13 +50,14 @@ class Space:
         self.grid = grid_for_bounds(self.bounds, self.params.r_leave / 2.0)
         self._spawn_next = 0
         self.tick_no = 0
+        self.reserved = 0            # seats held by joins still awaiting the store
 
     # -- membership -------------------------------------------------------------------------------
     def population(self) -> int:
         return sum(1 for m in self.meta.values() if m["kind"] != "object")
 
     def has_room(self) -> bool:
-        return self.population() < self.capacity
+        return self.population() + self.reserved < self.capacity
 
     def spawn_point(self) -> tuple[float, float, float]:
         spawn = self.world.spawns[self._spawn_next % len(self.world.spawns)]
