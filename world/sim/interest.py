@@ -29,7 +29,7 @@ HEADER_MAX = 56             # bytes around the records: alignment (3) + WebSocke
 YAW_UNITS = 3600
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def quantise(x, y, z, yaw, flags, j, q, qstamp, stamp, k):
     """Quantised body state of row j into slot k, once per pass: q[k] = (x mm, y mm, z mm, yawf)."""
     if qstamp[k] == stamp:
@@ -42,7 +42,7 @@ def quantise(x, y, z, yaw, flags, j, q, qstamp, stamp, k):
     q[k, 3] = units | (np.int64(flags[j]) << 12)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def put_u32be(out, pos, v):
     out[pos] = (v >> 24) & 0xFF
     out[pos + 1] = (v >> 16) & 0xFF
@@ -50,7 +50,7 @@ def put_u32be(out, pos, v):
     out[pos + 3] = v & 0xFF
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def put_key(out, pos, key):
     """A msgpack fixstr of ASCII codes; returns the new position."""
     out[pos] = 0xA0 | len(key)
@@ -59,7 +59,7 @@ def put_key(out, pos, key):
     return pos + 1 + len(key)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def put_record(out32, word, eid, qall, j):
     """One 16-byte body record (records.BODY_DTYPE) of row j as four aligned little-endian words."""
     out32[word] = eid & 0xFFFFFFFF
@@ -68,7 +68,7 @@ def put_record(out32, word, eid, qall, j):
     out32[word + 3] = (qall[j, 2] & 0xFFFF) | ((qall[j, 3] & 0xFFFF) << 16)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def table_put(tab_ids, tab_val, tab_gen, gen, eid, val):
     """Insert into an open-addressing table whose live entries carry stamp `gen`."""
     mask = tab_ids.shape[0] - 1
@@ -80,7 +80,7 @@ def table_put(tab_ids, tab_val, tab_gen, gen, eid, val):
     tab_val[h] = val
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def table_get(tab_ids, tab_val, tab_gen, gen, eid):
     """Value stored for eid under stamp `gen`, or -1."""
     mask = tab_ids.shape[0] - 1
@@ -92,7 +92,7 @@ def table_get(tab_ids, tab_val, tab_gen, gen, eid):
     return -1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave,
            tab_ids, tab_val, tab_gen, gen, cand, cand_d2):
     """Entities within r_leave of the observer at cell-order index ko; past r_enter only if
@@ -123,7 +123,7 @@ def gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave,
     return cnt
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def select_top(idx, score, n, k):
     """Reorder idx[:n] (with its scores) so that idx[:k] holds the k highest scores (quickselect)."""
     lo, hi = 0, n - 1
@@ -148,7 +148,7 @@ def select_top(idx, score, n, k):
             return
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def write_header(out, pos, tick, ack, nbody, npose):
     """msgpack map header of a snap frame up to the start of the body records."""
     out[pos] = 0x80 | (5 if npose > 0 else 4)
@@ -171,7 +171,7 @@ def write_header(out, pos, tick, ack, nbody, npose):
     return pos + 5
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, n,
                   cell_start, cell_rows, ox, oy, cell, nx, ny,
                   r_enter, r_leave, near_r, cap, budget, max_interval, tick,
