@@ -146,6 +146,15 @@ class Bodies:
             getattr(self, name)[last] = 0
         self.n = last
 
+    def permute(self, order: np.ndarray) -> None:
+        """Reorder the live rows: new row k is old row order[k] (e.g. the grid's cell order,
+        so that entities near each other in space are near each other in memory)."""
+        n = self.n
+        for name in FIELDS:
+            arr = getattr(self, name)
+            arr[:n] = arr[:n][order]
+        self.row_of = dict(zip(self.ids[:n].tolist(), range(n)))
+
     def row(self, entity_id: int) -> int:
         """Row of a live entity; KeyError if absent."""
         return self.row_of[int(entity_id)]
