@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import msgpack
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from world.protocol import records
 from world.sim.grid import grid_for_bounds
@@ -335,7 +335,8 @@ def test_known_set_and_events_stay_exact_over_random_walks(seed, n, n_obs, cap, 
     # the walk really exercised entering and leaving
     snaps = [s for c in scene.clients.values() for s in c.snaps]
     assert len(snaps) == 40 * n_obs
-    assert sum(len(s.enters) for s in snaps) > 0 and sum(len(s.leaves) for s in snaps) > 0
+    # (a walk that happened to produce no enter or no leave proves less: hypothesis tries another)
+    assume(sum(len(s.enters) for s in snaps) > 0 and sum(len(s.leaves) for s in snaps) > 0)
 
 
 def test_removed_entity_leaves_and_readded_one_enters_again():

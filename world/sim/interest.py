@@ -93,7 +93,7 @@ def table_get(tab_ids, tab_val, tab_gen, gen, eid):
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave,
+def gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave, grid_slack,
            tab_ids, tab_val, tab_gen, gen, cand, cand_d2):
     """Entities within r_leave of the observer at cell-order index ko; past r_enter only if
     already known (in the table). Works on cell-ordered copies (sid, sx, sy), so the scan
@@ -101,8 +101,9 @@ def gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave,
     px, py = sx[ko], sy[ko]
     re2, rl2 = r_enter * r_enter, r_leave * r_leave
     # The cells of the square [p - r, p + r], computed as build_grid computes cells (plus a
-    # hair of slack for rounding), so no entity within r can lie outside the scanned block.
-    slack = 1e-9 * (abs(px) + abs(py) + r_leave + 1.0)
+    # hair of slack for rounding, plus how far anyone moved since the grid was built), so no
+    # entity within r can lie outside the scanned block.
+    slack = 1e-9 * (abs(px) + abs(py) + r_leave + 1.0) + grid_slack
     gx0 = cell_coord(px - r_leave - slack, ox, cell, nx)
     gx1 = cell_coord(px + r_leave + slack, ox, cell, nx)
     gy0 = cell_coord(py - r_leave - slack, oy, cell, ny)
@@ -174,7 +175,7 @@ def write_header(out, pos, tick, ack, nbody, npose):
 @njit(cache=True, nogil=True, error_model="numpy")
 def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, n,
                   cell_start, cell_rows, ox, oy, cell, nx, ny,
-                  r_enter, r_leave, near_r, cap, budget, max_interval, tick,
+                  r_enter, r_leave, near_r, cap, budget, max_interval, tick, grid_slack,
                   known_ids, known_n, sent_q, sent_tick, acks,
                   out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
                   qall, qstamp, stamp, sx, sy, cand_rows, cand_d2, sid, kof, sfl, spt):
@@ -240,7 +241,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             if known_ids[s, a] >= 0:
                 table_put(tab_ids, tab_val, tab_gen, i, known_ids[s, a], a)
         # gather + cap
-        cnt = gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave,
+        cnt = gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave, grid_slack,
                      tab_ids, tab_val, tab_gen, i, cand_rows, cand_d2)
         m = cnt
         if cnt > cap:

@@ -234,7 +234,7 @@ def integrate(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, ux: np.ndarray, uy:
 def separate(x: np.ndarray, y: np.ndarray, radius: np.ndarray, n: int, cell_start: np.ndarray,
              cell_rows: np.ndarray, origin_x: float, origin_y: float, cell: float, nx: int,
              ny: int, boxes: np.ndarray, bounds: np.ndarray, moved: np.ndarray | None = None,
-             scratch: np.ndarray | None = None) -> int:
+             scratch: np.ndarray | None = None, stats: np.ndarray | None = None) -> int:
     """Push overlapping circles apart by half the overlap each; returns rows displaced.
 
     One Jacobi pass (pushes are summed, then applied, so order does not bias them);
@@ -242,7 +242,9 @@ def separate(x: np.ndarray, y: np.ndarray, radius: np.ndarray, n: int, cell_star
     against boxes and bounds, and keep their old position if that fails. If `moved` is
     given, displaced rows are marked True in it. Works in cell order on copies (positions,
     radii, pushes) so the pair scan reads memory in order; `scratch` (float64, 5 x n or
-    larger), reused across ticks, avoids allocating them.
+    larger), reused across ticks, avoids allocating them. If `stats` is given, stats[0] is
+    set to the largest per-axis displacement (so a caller may keep using the grid with that
+    much slack instead of rebuilding it).
     """
     if scratch is None or scratch.shape[0] < 5 or scratch.shape[1] < n:
         scratch = np.empty((5, max(n, 1)), np.float64)
@@ -295,6 +297,7 @@ def separate(x: np.ndarray, y: np.ndarray, radius: np.ndarray, n: int, cell_star
                     px[k2] += ux * half
                     py[k2] += uy * half
     count = 0
+    largest = 0.0
     for k in range(n):
         if px[k] == 0.0 and py[k] == 0.0:
             continue
@@ -302,9 +305,12 @@ def separate(x: np.ndarray, y: np.ndarray, radius: np.ndarray, n: int, cell_star
         nxp, nyp, ok = resolve_static(x[i] + px[k], y[i] + py[k], float(radius[i]), boxes, bounds)
         if not ok or (nxp == x[i] and nyp == y[i]):
             continue
+        largest = max(largest, abs(nxp - x[i]), abs(nyp - y[i]))
         x[i] = nxp
         y[i] = nyp
         count += 1
         if moved is not None:
             moved[i] = True
+    if stats is not None:
+        stats[0] = largest
     return count

@@ -77,6 +77,7 @@ class Interest:
         self.cand_d2 = np.empty(rows, np.float64)
         self.sid = np.empty(rows, np.int64)
         self.sep = np.empty((5, rows), np.float64)
+        self.sep_stats = np.zeros(1, np.float64)
         self.kof = np.empty(rows, np.int32)
         self.sfl = np.empty(rows, np.uint8)
         self.spt = np.empty(rows, np.int64)
@@ -134,6 +135,7 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     b, g, p = bodies, grid, params
     n = b.n
     interest._scratch_for(max(n, 1))
+    grid_slack = 0.0
     if n:
         integrate(b.x, b.y, b.yaw, b.ux, b.uy, b.iyaw, b.run, b.radius, b.moved, n, p.dt,
                   p.walk_speed, p.run_speed, boxes, bounds)
@@ -143,9 +145,13 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
             # below then hits entities that neighbours also read (the cache does the rest).
             b.permute(cell_rows)
             cell_rows = np.arange(n, dtype=cell_rows.dtype)
+        stats = interest.sep_stats
         if separate(b.x, b.y, b.radius, n, cell_start, cell_rows, g.origin_x, g.origin_y, g.cell,
-                    g.nx, g.ny, boxes, bounds, b.moved, interest.sep):
-            cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
+                    g.nx, g.ny, boxes, bounds, b.moved, interest.sep, stats):
+            if stats[0] <= 0.25 * g.cell:
+                grid_slack = float(stats[0])    # pushes are tiny: widen the scan, keep the grid
+            else:
+                cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
         b.flags[:n] = (b.flags[:n] & ~FLAG_MOVING) | (b.moved[:n].view(np.uint8) * FLAG_MOVING)
     else:
         cell_start, cell_rows = build_grid(b.x, b.y, 0, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
@@ -167,6 +173,7 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     interest_pass(obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose, b.pose_tick, n,
                   cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx, g.ny,
                   p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap), p.budget_bytes * max(phases, 1), p.max_interval, tick,
+                  grid_slack,
                   i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
                   buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
                   i.qall, i.qstamp, i.passes, i.sx, i.sy, i.cand_rows, i.cand_d2, i.sid, i.kof,
