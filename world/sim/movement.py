@@ -190,13 +190,14 @@ def move_one(x: float, y: float, fwd: float, side: float, yaw: float, run: bool,
 def move_by(x: float, y: float, dx: float, dy: float, radius: float, boxes: np.ndarray,
             bounds: np.ndarray) -> tuple[float, float]:
     """Move a circle by (dx, dy) without passing through boxes or leaving the bounds."""
-    dist = math.sqrt(dx * dx + dy * dy)
-    if dist == 0.0:
+    if dx == 0.0 and dy == 0.0:
         return x, y
     radius = max(radius, 0.0)
     max_step = 0.5 * (radius + 0.5 * MIN_WALL)
-    if dist <= max_step * MAX_SUBSTEPS and clear_path(x, y, dx, dy, radius, boxes, bounds):
+    reach = max_step * MAX_SUBSTEPS
+    if dx * dx + dy * dy <= reach * reach and clear_path(x, y, dx, dy, radius, boxes, bounds):
         return x + dx, y + dy       # nothing near: the sub-steps below would end at the same place
+    dist = math.sqrt(dx * dx + dy * dy)
     steps = int(math.ceil(dist / max_step))
     sx = dx / steps
     sy = dy / steps
@@ -253,6 +254,7 @@ def separate(x: np.ndarray, y: np.ndarray, radius: np.ndarray, n: int, cell_star
     sr = scratch[2]
     px = scratch[3]
     py = scratch[4]
+    inv = 1.0 / cell
     rmax = 0.0
     for k in range(n):
         j = cell_rows[k]
@@ -267,10 +269,21 @@ def separate(x: np.ndarray, y: np.ndarray, radius: np.ndarray, n: int, cell_star
     for k in range(n):
         ri = sr[k]
         reach = ri + rmax
-        x0 = cell_coord(sx[k] - reach, origin_x, cell, nx)
-        x1 = cell_coord(sx[k] + reach, origin_x, cell, nx)
-        y0 = cell_coord(sy[k] - reach, origin_y, cell, ny)
-        y1 = cell_coord(sy[k] + reach, origin_y, cell, ny)
+        # cells of [p - reach, p + reach] (as cell_coord, with a multiply and a widening of
+        # one cell where rounding could matter, since reach is far below a cell)
+        fx = (sx[k] - origin_x) * inv
+        fy = (sy[k] - origin_y) * inv
+        if not (fx >= 0.0 and fy >= 0.0 and fx < nx and fy < ny):
+            x0 = cell_coord(sx[k] - reach, origin_x, cell, nx)
+            x1 = cell_coord(sx[k] + reach, origin_x, cell, nx)
+            y0 = cell_coord(sy[k] - reach, origin_y, cell, ny)
+            y1 = cell_coord(sy[k] + reach, origin_y, cell, ny)
+        else:
+            r_cells = reach * inv + 1e-9
+            x0 = max(int(fx - r_cells), 0)
+            x1 = min(int(fx + r_cells), nx - 1)
+            y0 = max(int(fy - r_cells), 0)
+            y1 = min(int(fy + r_cells), ny - 1)
         for cy in range(y0, y1 + 1):
             for cx in range(x0, x1 + 1):
                 c = cy * nx + cx
