@@ -31,15 +31,17 @@ YAW_UNITS = 3600
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def quantise(x, y, z, yaw, flags, j, q, qstamp, stamp, k):
-    """Quantised body state of row j into slot k, once per pass: q[k] = (x mm, y mm, z mm, yawf)."""
+    """Quantised body state of row j into slot k, once per pass, packed in two words as the
+    record's last 12 bytes: q[k, 0] = x mm | y mm << 32, q[k, 1] = z mm | yawf << 16."""
     if qstamp[k] == stamp:
         return
     qstamp[k] = stamp
-    q[k, 0] = np.int64(min(max(np.rint(x[j] * 1000.0), -2147483648.0), 2147483647.0))
-    q[k, 1] = np.int64(min(max(np.rint(y[j] * 1000.0), -2147483648.0), 2147483647.0))
-    q[k, 2] = np.int64(min(max(np.rint(z[j] * 1000.0), -32768.0), 32767.0))
+    qx = np.int64(min(max(np.rint(x[j] * 1000.0), -2147483648.0), 2147483647.0))
+    qy = np.int64(min(max(np.rint(y[j] * 1000.0), -2147483648.0), 2147483647.0))
+    qz = np.int64(min(max(np.rint(z[j] * 1000.0), -32768.0), 32767.0))
     units = np.int64(np.rint((math.degrees(yaw[j]) * 10.0) % YAW_UNITS)) % YAW_UNITS
-    q[k, 3] = units | (np.int64(flags[j]) << 12)
+    q[k, 0] = (qx & 0xFFFFFFFF) | ((qy & 0xFFFFFFFF) << 32)
+    q[k, 1] = (qz & 0xFFFF) | ((units | (np.int64(flags[j]) << 12)) << 16)
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -64,8 +66,8 @@ def put_record(out32, word, eid, qall, j):
     """One 16-byte body record (records.BODY_DTYPE) of row j as four aligned little-endian words."""
     out32[word] = eid & 0xFFFFFFFF
     out32[word + 1] = qall[j, 0] & 0xFFFFFFFF
-    out32[word + 2] = qall[j, 1] & 0xFFFFFFFF
-    out32[word + 3] = (qall[j, 2] & 0xFFFF) | ((qall[j, 3] & 0xFFFF) << 16)
+    out32[word + 2] = (qall[j, 0] >> 32) & 0xFFFFFFFF
+    out32[word + 3] = qall[j, 1] & 0xFFFFFFFF
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -301,10 +303,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                 send[b] = True
             else:
                 last = sent_tick[s, p]
-                changed = spt[k] > last
-                for c in range(4):
-                    if sent_q[s, p, c] != qall[k, c]:
-                        changed = True
+                changed = spt[k] > last or sent_q[s, p, 0] != qall[k, 0] or sent_q[s, p, 1] != qall[k, 1]
                 if changed:
                     if sel_d2[b] <= near2 or tick - last >= max_interval:
                         send[b] = True
@@ -378,8 +377,8 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             if send[b]:
                 a = at[b]
                 k = sel_k[b]
-                for c in range(4):
-                    sent_q[s, a, c] = qall[k, c]
+                sent_q[s, a, 0] = qall[k, 0]
+                sent_q[s, a, 1] = qall[k, 1]
                 sent_tick[s, a] = tick
         enter_off[i + 1] = n_enter
         leave_off[i + 1] = n_leave

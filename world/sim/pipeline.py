@@ -69,7 +69,7 @@ class Interest:
         if n <= self._rows:
             return
         rows = max(n, 2 * self._rows)
-        self.qall = np.empty((rows, 4), np.int64)
+        self.qall = np.empty((rows, 2), np.int64)
         self.qstamp = np.full(rows, -1, np.int64)
         self.sx = np.empty(rows, np.float64)
         self.sy = np.empty(rows, np.float64)
@@ -87,7 +87,7 @@ class Interest:
         cap, old = self.cap, self.slots
         fresh = {
             "known_ids": np.zeros((slots, cap), np.int64), "known_n": np.zeros(slots, np.int64),
-            "sent_q": np.zeros((slots, cap, 4), np.int64), "sent_tick": np.zeros((slots, cap), np.int64),
+            "sent_q": np.zeros((slots, cap, 2), np.int64), "sent_tick": np.zeros((slots, cap), np.int64),
             "acks": np.full(slots, -1, np.int64),
         }
         for name, arr in fresh.items():
