@@ -5,11 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+from hypothesis import settings
+
 from world.config import load_config
 from world.net.server import WorldServer
+
+# CI runs the same examples every time (a property failure there is reproducible, not luck);
+# locally hypothesis keeps exploring new ones.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def aio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
