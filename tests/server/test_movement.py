@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 
-import msgpack
 
 from client.bot import Bot
 from tests.conftest import aio, running_server

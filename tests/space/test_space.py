@@ -49,11 +49,11 @@ def test_every_pose_update_of_a_still_vr_avatar_reaches_a_near_observer():
     space = make_space()
     vr, _ = join(space, 1, 20.0, -20.0, "vr")
     _, eye = join(space, 2, 22.0, -20.0)
-    space.tick(1 / 30)
+    space.tick()
     got = []
     for k in range(10):
         space.set_pose(vr, Pose(seq=k + 1, head=(0.0, 0.0, 1.6 + k * 0.01, 0.0, 0.0, 0.0, 1.0)))
-        space.tick(1 / 30)
+        space.tick()
         snap = eye.snaps[-1]
         poses = records.poses_from_bytes(snap["p"]) if "p" in snap else []
         got.append(int(poses[poses["id"] == 1]["hz"][0]) if len(poses) else None)
@@ -63,10 +63,10 @@ def test_every_pose_update_of_a_still_vr_avatar_reaches_a_near_observer():
 def test_ack_follows_the_last_move_and_own_record_comes_first():
     space = make_space()
     s, sink = join(space, 1, 20.0, -20.0)
-    space.tick(1 / 30)
+    space.tick()
     assert sink.snaps[-1]["ack"] is None
     space.set_intent(s, Move(seq=7, fwd=1.0, side=0.0, yaw=0.0))
-    space.tick(1 / 30)
+    space.tick()
     snap = sink.snaps[-1]
     bodies = records.bodies_from_bytes(snap["b"])
     assert snap["ack"] == 7 and bodies["id"][0] == 1
@@ -103,11 +103,11 @@ def test_a_dropped_snapshot_makes_the_next_one_resend_everything_known():
     for uid in range(2, 6):
         join(space, uid, 21.0 + uid, -20.0)
     viewer = space.sessions[1]
-    space.tick(1 / 30)                       # everyone enters: all records in this frame
+    space.tick()                       # everyone enters: all records in this frame
     viewer.sink = stalled = Stalled()
-    space.tick(1 / 30)                       # parked (nothing changed, own record only)
-    space.tick(1 / 30)                       # replaces the parked one: a drop
-    space.tick(1 / 30)
+    space.tick()                       # parked (nothing changed, own record only)
+    space.tick()                       # replaces the parked one: a drop
+    space.tick()
     again = records.bodies_from_bytes(stalled.snaps[-1]["b"])["id"].tolist()
     assert sorted(again) == [1, 2, 3, 4, 5]  # nothing moved, yet all were resent
 
@@ -117,5 +117,5 @@ def test_resume_refresh_goes_only_to_those_who_see_you():
     near_s, near = join(space, 1, 20.0, -20.0)
     far_s, far = join(space, 2, 95.0, 95.0)
     me, _ = join(space, 3, 22.0, -20.0)
-    space.tick(1 / 30)
+    space.tick()
     assert [s.user for s in space.knowers(3)] == [1]

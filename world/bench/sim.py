@@ -170,7 +170,7 @@ def tick_world(x: np.ndarray, y: np.ndarray, observers: np.ndarray, radius: floa
                cell: float, side: float, seed: int = SEED, phases: int = 1) -> Callable[[int], Any]:
     """A square space of walking entities (random intents); returns a function running tick t."""
     from world.sim.grid import grid_for_bounds
-    from world.sim.pipeline import Interest, TickParams, step
+    from world.sim.pipeline import Interest, step
     from world.sim.state import KIND_AVATAR, Bodies
 
     from world.config import Config

@@ -18,7 +18,7 @@ from http import HTTPStatus
 from typing import Any
 
 import numpy as np
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -158,7 +158,7 @@ class WorldServer:
         while True:
             t0 = time.perf_counter()
             try:
-                self.realm.tick(dt)
+                self.realm.tick()
             except Exception:
                 event("tick_failed", level=40, exc_info=True)
             self.ticks.add((time.perf_counter() - t0) * 1000.0, budget_ms)

@@ -1,10 +1,11 @@
 """Spatial simulation: SoA entity arrays and numba kernels run once per tick.
 
-Imports only numpy, numba and `world.protocol`; does no I/O. A tick is, in
-order: `integrate` (intent -> yaw, position), `build_grid`, `separate`,
-`build_grid` again if anything moved, `query_neighbours` (interest), then
-`encode_bodies` / `encode_poses` per client. The client imports `move_one`
-from `world.sim.movement` for prediction.
+Imports only numpy, numba and `world.protocol`; does no I/O. A tick is
+`world.sim.pipeline.step`: `integrate` (intent -> yaw, position), `build_grid`,
+`separate`, then one interest pass (`world.sim.interest`) that chooses and encodes
+every observer's snapshot. `query_neighbours` is the stand-alone neighbour search
+(benchmarked against cKDTree); `encode_bodies` / `encode_poses` encode arbitrary row
+lists. The client imports `move_one` from `world.sim.movement` for prediction.
 """
 
 from world.sim.encode import BODY_SIZE, POSE_SIZE, encode_bodies, encode_poses

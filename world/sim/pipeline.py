@@ -168,7 +168,6 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     enter_off = np.empty(m + 1, np.int64)
     leave_off = np.empty(m + 1, np.int64)
     i = interest
-    i._scratch_for(max(n, 1))
     i.passes += 1
     interest_pass(obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose, b.pose_tick, n,
                   cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx, g.ny,

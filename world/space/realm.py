@@ -14,7 +14,7 @@ import msgpack
 
 from world.config import Config
 from world.logs import event
-from world.protocol import CLOSE, PROTOCOL_VERSION
+from world.protocol import CLOSE, PROTOCOL_VERSION, encode
 from world.protocol import messages as m
 from world.space.session import Session, Sink
 from world.space.space import Space
@@ -244,7 +244,6 @@ class Realm:
             return
         msg = {"t": "presence", "online": list(self._presence_on.values()), "offline": sorted(self._presence_off)}
         self._presence_on, self._presence_off = {}, set()
-        from world.protocol import encode
         frame = encode(msg)
         for s in self.sessions.values():
             s.sink.send_frame(frame)
@@ -313,9 +312,9 @@ class Realm:
         return bytes(out)
 
     # -- the tick and housekeeping ----------------------------------------------------------------
-    def tick(self, dt: float) -> None:
+    def tick(self) -> None:
         for space in self.all_spaces():
-            space.tick(dt)
+            space.tick()
 
     def positions(self) -> list[tuple[int, str, float, float, float, float]]:
         rows = []

@@ -35,7 +35,6 @@ class Session:
     muted_until: int | None = None  # ms since epoch; None = not muted
     blocks: set[int] = field(default_factory=set)      # users this session does not want to hear
     space: Space | None = None
-    ack: int | None = None          # seq of the last movement intent applied
     pose_seq: int = -1
     slot: int = -1                  # interest slot in the current space
     alive: bool = True

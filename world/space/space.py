@@ -76,7 +76,6 @@ class Space:
         self.meta[session.entity] = {"id": session.entity, "kind": kind, "name": session.name,
                                      "user": session.user, "client": session.kind}
         session.space = self
-        session.ack = None
 
     def leave(self, session: Session) -> None:
         """Remove a session's avatar; observers get `leave` on the next tick."""
@@ -96,8 +95,7 @@ class Space:
     # -- inputs -----------------------------------------------------------------------------------
     def set_intent(self, session: Session, move: Move) -> None:
         self.bodies.set_intent(self.bodies.row(session.entity), move.fwd, move.side, move.yaw, bool(move.run))
-        session.ack = move.seq
-        self.interest.acks[session.slot] = move.seq
+        self.interest.acks[session.slot] = move.seq     # the ack the next snapshot carries
 
     def set_pose(self, session: Session, pose: Pose) -> None:
         if session.pose_seq >= 0 and not 0 < (pose.seq - session.pose_seq) % 2**32 < 2**31:
@@ -145,7 +143,7 @@ class Space:
         return [s for i in ids.tolist() if (s := self.sessions.get(i)) is not None]
 
     # -- the tick ---------------------------------------------------------------------------------
-    def tick(self, dt: float) -> None:
+    def tick(self) -> None:
         """Advance the simulation one step and hand every observer its events and snapshot."""
         self.tick_no += 1
         # In a crowd, clients are served in staggered phases: each tick builds and sends only
@@ -182,5 +180,5 @@ def warm_up(world: World, cfg: Config) -> None:
     for uid in (1, 2):
         x, y, yaw = space.spawn_point()
         space.join(Session(user=uid, name=f"warm{uid}", kind="bot", role="member", sink=_NullSink()), x, y, yaw)
-    space.tick(1.0 / cfg.tick_hz)
-    space.tick(1.0 / cfg.tick_hz)
+    space.tick()
+    space.tick()
