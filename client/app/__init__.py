@@ -1,0 +1,1 @@
+"""The Panda3D client (desktop, VR, offscreen)."""

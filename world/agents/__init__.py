@@ -1,0 +1,1 @@
+"""AI avatar agents: perception -> memory -> brain -> actions, through the same paths as people."""
