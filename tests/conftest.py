@@ -32,6 +32,9 @@ def aio(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
 @contextlib.asynccontextmanager
 async def running_server(data: Path, **overrides: Any) -> AsyncIterator[WorldServer]:
     """Start a server in this event loop; stop it (clean shutdown) on exit."""
+    # Agents are opt-in per test: most tests are about people, and count what they see.
+    overrides.setdefault("agents", "")
+    overrides.setdefault("brain", "scripted")
     cfg = load_config(None, env={}, port=0, data=str(data), **overrides)
     server = WorldServer(cfg)
     await server.start()

@@ -14,7 +14,8 @@ def _serve(args: argparse.Namespace) -> int:
     from world.net.server import run_server
 
     cfg = load_config(args.config, host=args.host, port=args.port, data=args.data, world=args.world,
-                      tick_hz=args.tick_hz, log_json=True if args.log_json else None)
+                      tick_hz=args.tick_hz, log_json=True if args.log_json else None, brain=args.brain,
+                      agents=args.agents)
     setup_logging(args.log_level, cfg.log_json)
     try:
         asyncio.run(run_server(cfg))
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="data directory for the SQLite store (default ./agora-data)")
     s.add_argument("--world", default=None, help="world name in assets/worlds or a .toml path (default plaza)")
     s.add_argument("--tick-hz", type=int, default=None, help="simulation rate (default 30)")
+    s.add_argument("--brain", default=None, choices=["local", "openai", "scripted"],
+                   help="how agents phrase replies: local SmolLM2 (default), an OpenAI-compatible "
+                        "endpoint (AGORA_OPENAI_BASE_URL, AGORA_OPENAI_MODEL, AGORA_OPENAI_API_KEY), or scripted")
+    s.add_argument("--agents", default=None,
+                   help="stationed agents to spawn, comma-separated persona keys (default guide,barista; '' = none)")
     s.add_argument("--config", default=None, help="TOML file with Config fields")
     s.add_argument("--log-level", default="INFO")
     s.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")

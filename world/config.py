@@ -46,6 +46,11 @@ class Config:
     rate_request: tuple[float, float] = (20.0, 40.0)
     rate_errors_shown: float = 5.0          # rate_limited errors sent per second, at most
     strikes: tuple[float, float] = (5.0, 50.0)  # violations per second, burst, before close 4005
+    # Agents
+    agents: str = "guide,barista"           # stationed personas spawned in each instance ("" = none)
+    brain: str = "local"                    # local | openai | scripted (a persona file may override)
+    agent_thought_timeout: float = 30.0     # seconds one thought (queue + phrasing) may take
+    agent_max_per_space: int = 40
     # Persistence
     synchronous: str = "FULL"
     position_save_s: float = 5.0

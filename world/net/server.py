@@ -62,6 +62,9 @@ class WorldServer:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = AsyncStore.open(str(cfg.db_path), synchronous=cfg.synchronous)
         self.realm = Realm(cfg, self.store, load_world(cfg.world))
+        from world.agents.host import AgentHost
+        self.agents = AgentHost(self.realm, cfg)
+        self.realm.agents = self.agents
         self.outboxes: set[Outbox] = set()
         self.ticks = TickStats()
         self.started = time.monotonic()
@@ -79,6 +82,7 @@ class WorldServer:
         warm_up(self.realm.default_world, cfg)
         event("kernels_ready", seconds=round(time.perf_counter() - t0, 3))
         self.store.start()
+        await self.agents.start(progress=lambda line: event("brain", msg=line))
         self._server = await serve(
             self._handler, cfg.host, cfg.port, compression=None, max_size=cfg.transport_max_frame,
             max_queue=64, open_timeout=cfg.hello_timeout, ping_interval=cfg.ping_interval,
@@ -104,6 +108,7 @@ class WorldServer:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.agents.stop()
         await self.realm.shutdown(reason)
         for o in list(self.outboxes):          # clients that never finished their hello, too
             o.close(CLOSE["going_away"], reason)

@@ -29,6 +29,7 @@ ERRORS: dict[str, str] = {
     "not_invited": "you have no invitation to this group",
     "blocked": "the recipient does not accept messages from you",
     "self": "the action cannot target yourself",
+    "unavailable": "the agent cannot come or act now (agents off, none in this world, too many)",
     "internal": "server error; the message was not processed",
 }
 

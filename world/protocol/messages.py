@@ -30,6 +30,7 @@ MAX_YAW = 2 * math.pi
 POSE_LIMIT_XY = 1.5            # metres from the avatar root, horizontally, for head and hands
 POSE_LIMIT_Z = (-0.5, 2.6)     # metres above the avatar root
 CLIENT_KINDS = ("desktop", "vr", "bot")
+AGENT_KINDS = ("companion",)     # agents a user may summon
 EMOTES = ("wave", "clap", "laugh", "heart", "dance", "thumbsup", "shrug", "nod")
 ROLES = ("member", "moderator", "admin")
 
@@ -262,15 +263,25 @@ class Block(Message):
     rid: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Summon(Message):
+    """Call one's own agent (the personal companion) to one's side, or send it away."""
+    TYPE = "summon"
+    SCHEMA = {"rid": RID, "agent": Choice(AGENT_KINDS), "away": Bool(optional=True)}
+    agent: str
+    away: bool | None = None
+    rid: int | None = None
+
+
 CATALOGUE: dict[str, type[Message]] = {
-    cls.TYPE: cls for cls in (Hello, Move, Pose, Chat, Emote, Ping, Who, History, Group, Mod, Block)
+    cls.TYPE: cls for cls in (Hello, Move, Pose, Chat, Emote, Ping, Who, History, Group, Mod, Block, Summon)
 }
 
 # Which rate-limit bucket each type draws from (see world.net.limits).
 RATE_CLASS: dict[str, str] = {
     "hello": "request", "move": "input", "pose": "input", "chat": "chat", "emote": "chat",
     "ping": "request", "who": "request", "history": "request", "group": "request",
-    "mod": "request", "block": "request",
+    "mod": "request", "block": "request", "summon": "request",
 }
 
 

@@ -47,6 +47,8 @@ class Realm:
         self._who_dirty = True                          # someone joined or left since the cache
         self._presence_on: dict[int, dict[str, Any]] = {}
         self._presence_off: set[int] = set()
+        self.space_listeners: list[Callable[[Space], None]] = []   # told when an instance opens
+        self.agents: Any = None                          # the AgentHost, when agents are on
         from world.space import chat, groups, moderation   # handlers, by message type
         # Instant handlers touch only memory and run inline as frames arrive; the others
         # await the store and run in the connection's own task, in arrival order.
@@ -56,7 +58,7 @@ class Realm:
         }
         self.handlers: dict[type, Callable[[Realm, Session, Any], Awaitable[None]]] = {
             m.Chat: chat.handle_chat, m.History: chat.handle_history, m.Group: groups.handle_group,
-            m.Mod: moderation.handle_mod, m.Block: moderation.handle_block,
+            m.Mod: moderation.handle_mod, m.Block: moderation.handle_block, m.Summon: _handle_summon,
         }
 
     # -- spaces -----------------------------------------------------------------------------------
@@ -102,6 +104,8 @@ class Realm:
         space = Space(world, number, self.cfg)
         instances.append(space)
         event("space_open", space=space.id, capacity=space.capacity)
+        for listener in self.space_listeners:
+            listener(space)
         return space
 
     # -- joining and leaving ----------------------------------------------------------------------
@@ -189,6 +193,29 @@ class Realm:
                 await store.call("mark_delivered", [msg.id for msg in pending])
             except Exception:
                 event("mark_delivered_failed", level=30, user=user.id)
+        return session
+
+    async def join_agent(self, key: str, name: str, space: Space, x: float, y: float, yaw: float,
+                         sink: Sink) -> Session:
+        """Bring an agent in: an account of kind `agent` (stable id per key), a session and an
+        avatar of kind `agent`, like a person's join but without a socket or a seat."""
+        uid = await self.store.call("agent_account", key, name)
+        user = await self.store.call("get_user", uid)
+        old = self.sessions.get(uid)
+        if old is not None:
+            old.sink.close(CLOSE["replaced"], "agent restarted")
+            await self.leave(old)
+        if user.is_banned(now_ms()):
+            raise Refusal("banned", f"agent {key} is banned", close="banned")
+        blocks = await self.store.call("blocked_by", uid)
+        session = Session(user=uid, name=name, kind="agent", role=user.role, sink=sink,
+                          muted_until=user.muted_until, blocks=blocks)
+        space.join(session, x, y, yaw, kind="agent")
+        self.sessions[uid] = session
+        self._presence_on[uid] = self.presence_entry(session)
+        self._presence_off.discard(uid)
+        self._who_dirty = True
+        event("join", user=uid, name=name, client="agent", space=space.id, resumed=False)
         return session
 
     def welcome(self, session: Session, space: Space, token: str, resumed: bool) -> dict[str, Any]:
@@ -336,6 +363,24 @@ class Realm:
             s.sink.close(CLOSE["going_away"], reason)
             s.alive = False
         self.sessions.clear()
+
+
+async def _handle_summon(realm: Realm, s: Session, msg: m.Summon) -> None:
+    host = realm.agents
+    if host is None:
+        raise Refusal("unavailable", "agents are turned off on this server")
+    try:
+        agent = await host.summon(s, away=bool(msg.away))
+    except (LookupError, OverflowError) as exc:
+        raise Refusal("unavailable", str(exc)) from None
+    except Exception as exc:          # e.g. the brain cannot load
+        raise Refusal("unavailable", f"the companion cannot come: {exc}") from None
+    fields: dict[str, Any] = {"agent": msg.agent}
+    if agent is not None and agent.session is not None:
+        fields.update(e=agent.entity, user=agent.user, name=agent.name)
+    if msg.away:
+        fields["away"] = True
+    s.sink.send(reply("summoned", msg.rid, **fields))
 
 
 def reply(t: str, rid: int | None, **fields: Any) -> dict[str, Any]:

@@ -54,7 +54,8 @@ class Space:
 
     # -- membership -------------------------------------------------------------------------------
     def population(self) -> int:
-        return sum(1 for m in self.meta.values() if m["kind"] != "object")
+        """People in this instance; agents do not take seats (the agent host caps them)."""
+        return sum(1 for m in self.meta.values() if m["kind"] == "avatar")
 
     def has_room(self) -> bool:
         return self.population() + self.reserved < self.capacity

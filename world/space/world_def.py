@@ -29,6 +29,16 @@ class Place:
     name: str
     at: tuple[float, float]
     description: str
+    aliases: tuple[str, ...] = ()       # other words people use for it ("coffee shop")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happens in the world on a schedule (what the guide tells visitors about)."""
+    name: str
+    place: str
+    when: str            # human-readable schedule, e.g. "Fridays at 19:00"
+    description: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ class World:
     boxes: tuple[Box, ...]
     places: tuple[Place, ...]
     spawns: tuple[Spawn, ...]
+    events: tuple[Event, ...] = ()
 
     def solid_rects(self) -> np.ndarray:
         """(m, 4) float64 ground-plane rectangles of the solid boxes, for the collision kernels."""
@@ -75,6 +86,8 @@ class World:
                        "color": list(b.color), "solid": b.solid} for b in self.boxes],
             "places": [{"name": p.name, "at": list(p.at), "description": p.description}
                        for p in self.places],
+            "events": [{"name": e.name, "place": e.place, "when": e.when, "description": e.description}
+                       for e in self.events],
             "spawns": [{"at": list(s.at), "yaw": s.yaw} for s in self.spawns],
         }
 
@@ -100,7 +113,15 @@ def parse_world(data: dict[str, Any], name: str) -> World:
                              _floats(b.get("color", [0.7, 0.7, 0.7]), 3, f"box[{i}].color"),  # type: ignore[arg-type]
                              bool(b.get("solid", True))))
         places = [Place(str(p["name"]), _floats(p["at"], 2, f"place {p['name']}"),  # type: ignore[arg-type]
-                        str(p.get("description", ""))) for p in data.get("place", [])]
+                        str(p.get("description", "")), tuple(str(a) for a in p.get("aliases", [])))
+                  for p in data.get("place", [])]
+        names = {p.name.lower() for p in places}
+        events = []
+        for e in data.get("event", []):
+            if str(e["place"]).lower() not in names:
+                raise WorldError(f"event {e['name']!r} is at an unknown place {e['place']!r}")
+            events.append(Event(str(e["name"]), str(e["place"]), str(e.get("when", "")),
+                                str(e.get("description", ""))))
         spawns = [Spawn(_floats(s["at"], 2, "spawn.at"), float(s.get("yaw", 0.0)))  # type: ignore[arg-type]
                   for s in data.get("spawn", [])]
         if not spawns:
@@ -113,7 +134,7 @@ def parse_world(data: dict[str, Any], name: str) -> World:
             capacity=int(data.get("capacity", 100)), bounds=bounds,  # type: ignore[arg-type]
             sky=_floats(data.get("sky", [0.55, 0.72, 0.92]), 3, "sky"),  # type: ignore[arg-type]
             ground=_floats(data.get("ground", [0.42, 0.58, 0.33]), 3, "ground"),  # type: ignore[arg-type]
-            boxes=tuple(boxes), places=tuple(places), spawns=tuple(spawns))
+            boxes=tuple(boxes), places=tuple(places), spawns=tuple(spawns), events=tuple(events))
     except KeyError as exc:
         raise WorldError(f"world {name}: missing key {exc}") from None
 

@@ -1,0 +1,467 @@
+"""One AI agent: a user whose client runs inside the server.
+
+It perceives what its session receives (chat lines addressed to it or said near it) and reads
+its space the way a client reads snapshots; it decides what to do with explicit logic
+(world/agents/intent.py, the order state machine, memory retrieval); the brain only phrases
+the reply. Everything it does goes through the paths people use: `Space.set_intent` for
+movement, the store then the chat fan-out for speech, the same blocks and mutes, and a chat
+rate bucket like a connection's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from world.agents import intent as I
+from world.agents import perception as P
+from world.agents.orders import OrderBook
+from world.agents.persona import Persona
+from world.logs import event
+from world.net.limits import TokenBucket
+from world.protocol import decode_server, encode
+from world.protocol.messages import Move
+
+if TYPE_CHECKING:
+    from world.agents.host import AgentHost
+    from world.space.session import Session
+    from world.space.space import Space
+
+CONVERSATION_S = 25.0        # a person who spoke with an agent this recently may go on without its name
+FACING_RANGE = 6.0           # metres: facing an agent this close addresses it
+QUEUE_MAX = 4                # lines waiting for one agent (one per speaker)
+STALE_S = 20.0               # waiting lines older than this are dropped, not answered late
+AGENT_TURNS = 3              # replies one agent gives another per AGENT_WINDOW_S
+AGENT_WINDOW_S = 60.0
+
+
+class ActionRefused(Exception):
+    """An agent tried something its persona does not allow, or with data the server rejects."""
+
+
+@dataclass
+class Heard:
+    speaker: int                   # user id
+    entity: int | None             # speaker's entity (near chat), for facing and walking
+    name: str
+    text: str
+    ch: str                        # near | dm
+    kind: str                      # avatar | agent
+    at: float = field(default_factory=time.monotonic)
+    retries: int = 0
+
+
+@dataclass
+class Conversation:
+    last: float = 0.0
+    offer: Any = None              # a place the guide offered to walk to
+    book: OrderBook | None = None
+
+
+@dataclass
+class Motion:
+    mode: str = "idle"             # idle | walk | follow
+    waypoints: list[tuple[float, float]] = field(default_factory=list)
+    target: int | None = None      # entity to follow or face
+    goal: tuple[float, float] | None = None
+    on_arrive: Any = None          # coroutine factory run once the walk ends
+    replan_at: float = 0.0
+    idle_since: float = field(default_factory=time.monotonic)
+    stuck_since: float = 0.0
+    last_pos: tuple[float, float] = (0.0, 0.0)
+
+
+class AgentSink:
+    """The session's outbound side: what the realm sends a client, handed to the agent."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.closing = False
+        self.closed = False
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.agent.perceive(msg)
+
+    def send_frame(self, frame: bytes) -> None:
+        # Frames fan out to many sessions pre-encoded; an agent only cares about chat.
+        if b"\xa4chat" in frame[:24] or b"chat" in frame[:40]:
+            try:
+                self.agent.perceive(decode_server(frame))
+            except Exception:
+                pass
+
+    def send_snapshot(self, frame: Any, framed: Any = None) -> None:
+        return None          # agents read their space directly
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed:
+            self.closing = self.closed = True
+            self.agent.closed(code, reason)
+
+
+class Agent:
+    def __init__(self, host: AgentHost, persona: Persona, key: str, owner: int | None = None,
+                 owner_name: str = "") -> None:
+        self.host = host
+        self.persona = persona
+        self.key = key                  # account key: "guide@plaza#1", "companion:42"
+        self.memory_key = persona.key   # memory partition: (persona, user)
+        self.owner = owner
+        self.owner_name = owner_name
+        self.session: Session | None = None
+        self.sink = AgentSink(self)
+        self.queue: collections.deque[Heard] = collections.deque()
+        self.thinking: asyncio.Task[None] | None = None
+        self.convs: dict[int, Conversation] = {}
+        self.motion = Motion()
+        self.home: tuple[float, float, float] | None = None      # x, y, yaw of its station
+        self.seq = 0
+        self.sid = 0
+        self.speech = TokenBucket(*host.cfg.rate_chat)
+        self.agent_turns: dict[int, collections.deque[float]] = {}
+        self.down_said = False          # said "I cannot think right now" since the last success
+        self.backoff_s = 0.0
+        self.retry_at = 0.0
+        self.said: list[str] = []       # finals, newest last (tests and the eval read these)
+        self.refused: list[str] = []    # refused actions, for the log and the tests
+        self.alive = True
+
+    # -- identity ---------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.session.name if self.session else self.persona.name
+
+    @property
+    def user(self) -> int:
+        assert self.session is not None
+        return self.session.user
+
+    @property
+    def entity(self) -> int:
+        assert self.session is not None
+        return self.session.entity
+
+    @property
+    def space(self) -> Space | None:
+        return self.session.space if self.session else None
+
+    def allow(self, action: str) -> None:
+        """The server's check on every action an agent takes."""
+        if not self.persona.allows(action):
+            self.refused.append(action)
+            event("agent_action_refused", agent=self.key, action=action, level=30)
+            raise ActionRefused(f"{self.persona.key} may not {action}")
+
+    # -- perception -------------------------------------------------------------------------------
+    def perceive(self, msg: dict[str, Any]) -> None:
+        if msg.get("t") != "chat" or msg.get("partial") or self.session is None:
+            return
+        sender = msg.get("from")
+        if sender == self.user or not isinstance(sender, int):
+            return
+        ch = msg.get("ch")
+        if ch not in ("near", "dm"):
+            return
+        speaker = self.host.realm.sessions.get(sender)
+        kind = "agent" if speaker is not None and speaker.kind == "agent" else "avatar"
+        heard = Heard(sender, msg.get("e") if ch == "near" else (speaker.entity if speaker else None),
+                      str(msg.get("name", "")), str(msg.get("text", "")), ch, kind)
+        if self.addressed(heard):
+            self.enqueue(heard)
+
+    def addressed(self, h: Heard) -> bool:
+        """Whether a line is for this agent. People talk near agents all the time; an agent
+        answers lines with its name, direct messages, a speaker facing it up close, or a
+        speaker already in conversation with it (and not naming someone else)."""
+        p = self.persona
+        if p.kind == "companion" and h.speaker != self.owner:
+            return False                       # a companion talks with its owner only
+        named = I.mentions(h.text, p.name) or I.mentions(h.text, self.name)
+        if h.kind == "agent":
+            if not named:
+                return False
+            turns = self.agent_turns.setdefault(h.speaker, collections.deque())
+            now = time.monotonic()
+            while turns and now - turns[0] > AGENT_WINDOW_S:
+                turns.popleft()
+            if len(turns) >= AGENT_TURNS:
+                return False
+            turns.append(now)
+            return True
+        if h.ch == "dm" or named:
+            return True
+        space = self.space
+        if space is None or h.entity is None or h.entity not in space.meta:
+            return False
+        sx, sy, _, _ = space.position(h.entity)
+        ax, ay, _, _ = space.position(self.entity)
+        d = math.hypot(sx - ax, sy - ay)
+        if d <= FACING_RANGE and P.faces(space, h.entity, self.entity, 30.0):
+            return True
+        conv = self.convs.get(h.speaker)
+        if (conv is not None and time.monotonic() - conv.last < CONVERSATION_S
+                and self.host.partner.get(h.speaker) == self.key and d <= self.host.cfg.hearing_radius):
+            # a conversation goes on with the agent last spoken with, until someone else is named
+            return not any(I.mentions(h.text, s.name) for s in P.nearby(space, h.entity, 20.0)
+                           if s.entity != self.entity)
+        return False
+
+    def enqueue(self, h: Heard) -> None:
+        for i, old in enumerate(self.queue):       # one waiting line per speaker: the newest
+            if old.speaker == h.speaker:
+                del self.queue[i]
+                break
+        if len(self.queue) >= QUEUE_MAX:
+            self.queue.popleft()
+        self.queue.append(h)
+        self.pump()
+
+    def pump(self) -> None:
+        """Start the next thought if none is in flight (one per agent)."""
+        if not self.alive or self.thinking is not None or not self.queue:
+            return
+        if time.monotonic() < self.retry_at:
+            return                                   # backing off after a brain failure
+        h = self.queue.popleft()
+        if time.monotonic() - h.at > STALE_S and h.retries == 0:
+            self.pump()
+            return
+        self.thinking = asyncio.get_running_loop().create_task(self._think(h), name=f"think:{self.key}")
+
+    async def _think(self, h: Heard) -> None:
+        from world.agents.brain import BrainError
+        try:
+            conv = self.convs.setdefault(h.speaker, Conversation())
+            conv.last = time.monotonic()
+            self.host.partner[h.speaker] = self.key
+            if h.entity is not None and self.space is not None and h.entity in self.space.meta:
+                self.face(h.entity)
+            await asyncio.wait_for(self.host.behaviour(self).respond(self, h, conv), self.host.thought_timeout_s)
+            conv.last = time.monotonic()
+            if self.down_said:
+                event("agent_brain_back", agent=self.key)
+            self.down_said, self.backoff_s = False, 0.0
+        except (BrainError, asyncio.TimeoutError) as exc:
+            event("agent_brain_failed", agent=self.key, error=str(exc) or type(exc).__name__, level=30)
+            if not self.down_said:
+                self.down_said = True
+                await self.say_plain("Sorry, I can't think right now. Give me a moment.", h)
+            self.backoff_s = min(30.0, max(1.0, self.backoff_s * 2))
+            self.retry_at = time.monotonic() + self.backoff_s
+            if h.retries < 4:
+                h.retries += 1
+                self.queue.appendleft(h)
+            asyncio.get_running_loop().call_later(self.backoff_s, self.pump)
+        except ActionRefused:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:     # a bug in one agent must not take the server down
+            event("agent_error", agent=self.key, error=repr(exc), level=40)
+        finally:
+            self.thinking = None
+            if self.alive:
+                self.pump()
+
+    # -- speech -----------------------------------------------------------------------------------
+    def _audience(self, to: Heard | None) -> tuple[str, list[Session], int | None]:
+        """Channel, recipients and DM target of the agent's next line."""
+        realm = self.host.realm
+        if self.persona.allows("say_private") and not self.persona.allows("say"):
+            owner = realm.online(self.owner) if self.owner is not None else None
+            return "dm", [owner] if owner else [], self.owner
+        if to is not None and to.ch == "dm":
+            person = realm.online(to.speaker)
+            return "dm", [person] if person else [], to.speaker
+        space = self.space
+        if space is None:
+            return "near", [], None
+        return "near", [s for s in space.hearers(self.entity) if s is not self.session], None
+
+    async def say(self, draft: str, facts: tuple[str, ...] | list[str] = (), to: Heard | None = None,
+                  context: tuple[str, ...] = ()) -> str:
+        """Phrase a draft with the brain and stream it; the final line is stored, then sent."""
+        from world.agents.speech import phrase
+        self.allow("say_private" if self.persona.allows("say_private") and not self.persona.allows("say") else "say")
+        ch, audience, target = self._audience(to)
+        self.sid += 1
+        sid = self.sid
+        head = {"t": "chat", "ch": ch, "from": self.user, "name": self.name, "sid": sid, "partial": True}
+        if ch == "near":
+            head["e"] = self.entity
+        final = draft
+        seq = 0
+        async for text, done in phrase(self.host.brain_for(self.persona), self.host.voice(self), draft,
+                                       tuple(facts), heard=to.text if to else None, context=context,
+                                       max_tokens=self.host.max_tokens, timeout_s=self.host.phrase_timeout_s):
+            if done:
+                final = text
+                break
+            frame = encode({**head, "text": text, "seq": seq})
+            seq += 1
+            for s in audience:
+                if s.alive and self.user not in s.blocks:
+                    s.sink.send_frame(frame)
+        await self._deliver(final, ch, target, sid)
+        return final
+
+    async def say_plain(self, text: str, to: Heard | None = None) -> None:
+        """A line without the brain (it is the brain that failed)."""
+        ch, _, target = self._audience(to)
+        self.sid += 1
+        await self._deliver(text, ch, target, self.sid)
+
+    async def _deliver(self, text: str, ch: str, target: int | None, sid: int) -> None:
+        from world.space.realm import chat_map, now_ms
+        session, realm = self.session, self.host.realm
+        if session is None or not session.alive:
+            return
+        if session.is_muted(now_ms()):
+            event("agent_muted", agent=self.key)
+            return
+        while not self.speech.take():           # the same chat rate as a person; agents wait
+            await asyncio.sleep(0.2)
+        store = realm.store
+        if ch == "near":
+            space = self.space
+            if space is None:
+                return
+            stored = await store.call("add_message", "near", self.user, text, space=space.id)
+            if self.space is None:
+                return
+            msg = chat_map(stored, entity=self.entity)
+            msg["sid"] = sid
+            frame = encode(msg)
+            for h in self.space.hearers(self.entity):
+                if h is not session and self.user not in h.blocks:
+                    h.sink.send_frame(frame)
+        else:
+            if target is None:
+                return
+            blockers = await store.call("blocked_by", target)
+            if self.user in blockers:
+                return
+            stored = await store.call("add_message", "dm", self.user, text, target=target)
+            person = realm.online(target)
+            if person is not None:
+                msg = chat_map(stored)
+                msg["sid"] = sid
+                person.sink.send(msg)
+                if realm.online(target) is person:
+                    await store.call("mark_delivered", [stored.id])
+        self.said.append(text)
+        del self.said[:-50]
+
+    # -- movement ---------------------------------------------------------------------------------
+    def _intent(self, fwd: float, yaw: float) -> None:
+        space, session = self.space, self.session
+        if space is None or session is None:
+            return
+        self.seq = (self.seq + 1) % 2**32
+        space.set_intent(session, Move(self.seq, fwd, 0.0, P.wrap(yaw), False))
+
+    def face(self, entity: int) -> None:
+        space = self.space
+        if space is None or entity not in space.meta or not self.persona.allows("face"):
+            return
+        ax, ay, _, _ = space.position(self.entity)
+        ex, ey, _, _ = space.position(entity)
+        if math.hypot(ex - ax, ey - ay) > 0.05 and self.motion.mode == "idle":
+            self._intent(0.0, P.heading(ex - ax, ey - ay))
+
+    def walk_to(self, goal: tuple[float, float], on_arrive: Any = None) -> bool:
+        """Plan a path around the world's solid boxes and start walking it."""
+        self.allow("walk_to")
+        return self._walk(goal, on_arrive)
+
+    def _walk(self, goal: tuple[float, float], on_arrive: Any = None) -> bool:
+        space = self.space
+        if space is None:
+            return False
+        ax, ay, _, _ = space.position(self.entity)
+        path = self.host.nav(space).path((ax, ay), goal)
+        if path is None:
+            return False
+        self.motion = Motion("walk", path, None, goal, on_arrive, last_pos=(ax, ay))
+        return True
+
+    def follow(self, entity: int) -> None:
+        self.allow("follow")
+        self.motion = Motion("follow", [], entity)
+
+    def stop(self) -> None:
+        space = self.space
+        yaw = space.position(self.entity)[3] if space is not None else 0.0
+        self.motion = Motion()
+        self._intent(0.0, yaw)
+
+    def step_motion(self, now: float) -> None:
+        """Steer along the current path (called ~10 times a second by the host)."""
+        space, mo = self.space, self.motion
+        if space is None:
+            return
+        ax, ay, _, ayaw = space.position(self.entity)
+        if mo.mode == "follow":
+            if mo.target is None or mo.target not in space.meta:
+                self.stop()
+                return
+            tx, ty, _, tyaw = space.position(mo.target)
+            d = math.hypot(tx - ax, ty - ay)
+            if d <= 2.5:
+                if mo.waypoints:
+                    mo.waypoints = []
+                    self._intent(0.0, P.heading(tx - ax, ty - ay))
+                elif abs(P.wrap(P.heading(tx - ax, ty - ay) - ayaw)) > 0.3:
+                    self._intent(0.0, P.heading(tx - ax, ty - ay))
+                return
+            if not mo.waypoints or now >= mo.replan_at:
+                fx, fy = P.forward(tyaw)
+                path = self.host.nav(space).path((ax, ay), (tx - 1.5 * fx, ty - 1.5 * fy))
+                mo.waypoints = path or []
+                mo.replan_at = now + 1.0
+        if mo.mode in ("walk", "follow") and mo.waypoints:
+            wx, wy = mo.waypoints[0]
+            while math.hypot(wx - ax, wy - ay) < 0.4 and mo.waypoints:
+                mo.waypoints.pop(0)
+                if mo.waypoints:
+                    wx, wy = mo.waypoints[0]
+            if mo.waypoints:
+                self._intent(1.0, P.heading(wx - ax, wy - ay))
+                if math.hypot(ax - mo.last_pos[0], ay - mo.last_pos[1]) > 0.2:
+                    mo.last_pos, mo.stuck_since = (ax, ay), now
+                elif mo.stuck_since and now - mo.stuck_since > 3.0 and mo.goal is not None:
+                    self._walk(mo.goal, mo.on_arrive)      # pushed off the path: plan again
+                elif not mo.stuck_since:
+                    mo.stuck_since = now
+                return
+        if mo.mode == "walk":
+            arrive = mo.on_arrive
+            self.stop()
+            self.motion.idle_since = now
+            if arrive is not None:
+                asyncio.get_running_loop().create_task(arrive())
+        elif mo.mode == "idle" and self.home is not None and self.thinking is None and not self.queue:
+            hx, hy, hyaw = self.home
+            if math.hypot(hx - ax, hy - ay) > 1.5 and now - mo.idle_since > self.host.return_after_s:
+                self._walk((hx, hy), self._face_home)
+
+    async def _face_home(self) -> None:
+        if self.home is not None:
+            self._intent(0.0, self.home[2])
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def closed(self, code: int, reason: str) -> None:
+        """Kicked, banned or replaced: the realm closed this agent's session."""
+        event("agent_closed", agent=self.key, code=code, reason=reason)
+        self.alive = False
+        if self.thinking is not None:
+            self.thinking.cancel()
+        self.host.forget(self)
+
+    def __repr__(self) -> str:
+        return f"<Agent {self.key} {self.name!r}>"
+

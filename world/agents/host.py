@@ -1,0 +1,218 @@
+"""The agent host: brings agents into spaces, steers them, and runs their thoughts off the tick.
+
+One host per server. It spawns the stationed personas (guide, barista) into every instance of
+a world that has their station, summons personal companions on request, moves every agent
+about ten times a second through `Space.set_intent` (the tick itself never waits on an agent),
+and owns the brains (loaded once) and the memory bank.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from world.agents.agent import Agent
+from world.agents.behaviours import BEHAVIOURS, Behaviour
+from world.agents.memory import MemoryBank
+from world.agents.nav import NavGrid
+from world.agents.persona import Persona, load_personas
+from world.logs import event
+from world.protocol.messages import MAX_NAME
+
+if TYPE_CHECKING:
+    from world.agents.brain import Brain
+    from world.agents.speech import Voice
+    from world.config import Config
+    from world.space.realm import Realm
+    from world.space.session import Session
+    from world.space.space import Space
+
+
+class AgentHost:
+    def __init__(self, realm: Realm, cfg: Config, brain: str | None = None,
+                 personas: dict[str, Persona] | None = None) -> None:
+        self.realm = realm
+        self.cfg = cfg
+        self.store = realm.store
+        self.brain_kind = brain or cfg.brain
+        self.personas = personas if personas is not None else load_personas()
+        self.stationed = [k.strip() for k in cfg.agents.split(",") if k.strip()]
+        for k in self.stationed:
+            if k not in self.personas:
+                raise ValueError(f"no persona {k!r} (have: {', '.join(sorted(self.personas))})")
+        self.memory = MemoryBank(self.store)
+        self.brains: dict[str, Brain] = {}
+        self.agents: dict[str, Agent] = {}              # account key -> agent
+        self.companions: dict[int, Agent] = {}          # owner user id -> companion
+        self.partner: dict[int, str] = {}               # user id -> key of the agent they last talked with
+        self._navs: dict[str, NavGrid] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._pending: set[asyncio.Task[Any]] = set()
+        self.thought_timeout_s = cfg.agent_thought_timeout
+        self.phrase_timeout_s = cfg.agent_thought_timeout * 0.6
+        self.max_tokens = 60
+        self.return_after_s = 20.0
+        self.progress: Callable[[str], None] | None = None
+        self.started = False
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self, progress: Callable[[str], None] | None = None) -> None:
+        self.progress = progress
+        if self.stationed:
+            await self._brain(self.brain_kind)       # loaded once, before anyone talks
+        self.realm.space_listeners.append(self._space_opened)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._motion_loop(), name="agents"))
+        self.started = True
+        if self.stationed:
+            self.realm.place_in(None, None)          # the default world's first instance, with its staff
+
+    async def stop(self) -> None:
+        for t in self._tasks + list(self._pending):
+            t.cancel()
+        for a in list(self.agents.values()):
+            a.alive = False
+            if a.thinking is not None:
+                a.thinking.cancel()
+        await asyncio.gather(*self._tasks, *self._pending, return_exceptions=True)
+        for b in self.brains.values():
+            try:
+                await b.close()
+            except Exception:
+                pass
+
+    async def _brain(self, kind: str) -> Brain:
+        brain = self.brains.get(kind)
+        if brain is None:
+            from world.agents.brain import make_brain
+            brain = make_brain(kind)
+            await brain.start(self.progress)
+            self.brains[kind] = brain
+        return brain
+
+    def brain_for(self, persona: Persona) -> Brain:
+        return self.brains.get(persona.brain or self.brain_kind) or self.brains[self.brain_kind]
+
+    def voice(self, agent: Agent) -> Voice:
+        from world.agents.speech import Voice
+        p = agent.persona
+        role = p.role if agent.owner is None else f"{p.role}; you belong to {agent.owner_name}"
+        return Voice(agent.name, role, p.style)
+
+    def behaviour(self, agent: Agent) -> Behaviour:
+        return BEHAVIOURS[agent.persona.kind]
+
+    def nav(self, space: Space) -> NavGrid:
+        grid = self._navs.get(space.world.name)
+        if grid is None:
+            grid = self._navs[space.world.name] = NavGrid(space.world.bounds_array(), space.world.solid_rects())
+        return grid
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    # -- stationed agents -------------------------------------------------------------------------
+    def _space_opened(self, space: Space) -> None:
+        self._spawn_task(self.populate(space))
+
+    async def populate(self, space: Space) -> None:
+        for key in self.stationed:
+            persona = self.personas[key]
+            place = space.world.place(persona.station) if persona.station else None
+            if place is None and persona.at is None:
+                continue                  # this world has no station for it
+            x, y = persona.at or place.at
+            yaw = 0.0
+            if place is not None and persona.at is not None:
+                from world.agents.perception import heading
+                yaw = heading(place.at[0] - x, place.at[1] - y) if (place.at != persona.at) else 0.0
+            if persona.kind == "business":
+                yaw = 3.14159                     # behind the counter, facing the door (south)
+            try:
+                await self.spawn(persona, f"{key}@{space.id}", space, x, y, yaw)
+            except Exception as exc:
+                event("agent_spawn_failed", agent=key, space=space.id, error=repr(exc), level=40)
+
+    async def spawn(self, persona: Persona, key: str, space: Space, x: float, y: float, yaw: float,
+                    owner: int | None = None, owner_name: str = "", name: str | None = None) -> Agent:
+        await self._brain(persona.brain or self.brain_kind)
+        agent = Agent(self, persona, key, owner, owner_name)
+        session = await self.realm.join_agent(key, name or persona.name, space, x, y, yaw, agent.sink)
+        agent.session = session
+        agent.home = None if owner is not None else (x, y, yaw)
+        self.agents[key] = agent
+        event("agent_spawn", agent=key, name=session.name, space=space.id, entity=session.entity)
+        return agent
+
+    def forget(self, agent: Agent) -> None:
+        if self.agents.get(agent.key) is agent:
+            del self.agents[agent.key]
+        if agent.owner is not None and self.companions.get(agent.owner) is agent:
+            del self.companions[agent.owner]
+
+    async def remove(self, agent: Agent) -> None:
+        agent.alive = False
+        if agent.thinking is not None:
+            agent.thinking.cancel()
+        self.forget(agent)
+        if agent.session is not None:
+            await self.realm.leave(agent.session)
+
+    # -- companions -------------------------------------------------------------------------------
+    async def summon(self, owner: Session, away: bool = False) -> Agent | None:
+        persona = next((p for p in self.personas.values() if p.kind == "companion"), None)
+        if persona is None:
+            raise LookupError("this server has no companion persona")
+        agent = self.companions.get(owner.user)
+        if away:
+            if agent is not None:
+                await self.remove(agent)
+            return agent
+        space = owner.space
+        if space is None:
+            raise LookupError("you are not in a space")
+        if agent is not None and agent.space is space and agent.alive:
+            agent.follow(owner.entity)
+            return agent
+        if agent is not None:                       # in another instance: bring it over
+            await self.remove(agent)
+        if sum(1 for a in self.agents.values() if a.space is space) >= self.cfg.agent_max_per_space:
+            raise OverflowError("too many agents in this space")
+        x, y, _, yaw = space.position(owner.entity)
+        from world.agents.perception import forward
+        fx, fy = forward(yaw)
+        name = f"{persona.name} ({owner.name})"[:MAX_NAME]
+        agent = await self.spawn(persona, f"companion:{owner.user}", space, x - 1.5 * fx, y - 1.5 * fy, yaw,
+                                 owner=owner.user, owner_name=owner.name, name=name)
+        self.companions[owner.user] = agent
+        agent.follow(owner.entity)
+        return agent
+
+    # -- orders -----------------------------------------------------------------------------------
+    def track_order(self, agent: Agent, order_id: int, customer: int) -> None:
+        """A placed order is prepared, then ready after the persona's time; the customer is told."""
+        async def progress() -> None:
+            await asyncio.sleep(min(2.0, agent.persona.ready_after_s / 4))
+            await self.store.call("set_order_status", order_id, "preparing")
+            await asyncio.sleep(max(0.0, agent.persona.ready_after_s - 2.0))
+            await self.store.call("set_order_status", order_id, "ready")
+            who = self.realm.online(customer)
+            if agent.alive and who is not None:
+                await agent.say_plain(f"{who.name}, order #{order_id} is ready!")
+        self._spawn_task(progress())
+
+    # -- motion -----------------------------------------------------------------------------------
+    async def _motion_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            for agent in list(self.agents.values()):
+                if agent.owner is not None and self.realm.online(agent.owner) is None:
+                    self._spawn_task(self.remove(agent))        # the owner left: so does the companion
+                    continue
+                try:
+                    agent.step_motion(now)
+                except Exception as exc:
+                    event("agent_motion_error", agent=agent.key, error=repr(exc), level=40)

@@ -1,0 +1,317 @@
+"""Intent matching: what a person wants from an agent, decided by explicit, testable rules.
+
+The small local model is never asked what a line means: these functions map text to an
+intent with its slots (a place, catalog lines, a fact to remember). Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from world.agents.persona import Catalog
+    from world.space.world_def import Place, World
+
+NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+           "seven": 7, "eight": 8, "nine": 9, "ten": 10, "single": 1, "couple of": 2, "pair of": 2}
+YES = re.compile(r"^(yes|yeah|yep|yup|sure|ok|okay|please|go ahead|do it|place it|confirm|correct|"
+                 r"that'?s right|right|perfect|sounds good|absolutely|of course|let'?s go|lead the way|"
+                 r"take me|show me|y)\b")
+NO = re.compile(r"^(no|nope|nah|not yet|wait|hold on|cancel|don'?t|never ?mind|stop|n)\b")
+GREET = re.compile(r"^(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening)|greetings)\b")
+THANKS = re.compile(r"\b(thanks|thank you|cheers|ta)\b")
+BYE = re.compile(r"\b(bye|goodbye|see you|see ya|farewell)\b")
+QUESTION_START = re.compile(r"^(what|what's|whats|where|where's|when|who|who's|which|how|do|does|did|is|are|"
+                            r"can|could|tell me|remind me)\b")
+
+
+def norm(text: str) -> str:
+    """Lower case, curly quotes straightened, punctuation except ' . : - dropped, spaces squeezed."""
+    t = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    t = re.sub(r"[^\w\s'.:\-]", " ", t)
+    t = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", t)
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9']+", norm(text)))
+
+
+def is_yes(text: str) -> bool:
+    t = norm(text)
+    return bool(YES.match(t)) and not NO.match(t)
+
+
+def is_no(text: str) -> bool:
+    return bool(NO.match(norm(text)))
+
+
+def mentions(text: str, name: str) -> bool:
+    return re.search(rf"\b{re.escape(name.lower())}\b", norm(text)) is not None
+
+
+@dataclass
+class Intent:
+    kind: str
+    place: Place | None = None
+    text: str = ""
+    lines: list[Line] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    item: str | None = None
+
+
+# -- places -----------------------------------------------------------------------------------------
+
+def find_place(world: World, text: str) -> Place | None:
+    """The place a line names (by name or alias; the longest match wins)."""
+    t = " " + norm(text) + " "
+    best: tuple[int, Place] | None = None
+    for p in world.places:
+        for label in (p.name.lower(), *p.aliases):
+            label = norm(label)
+            if label and re.search(rf"\b{re.escape(label)}s?\b", t):
+                if best is None or len(label) > best[0]:
+                    best = (len(label), p)
+    return best[1] if best else None
+
+
+WHERE = re.compile(r"\b(where|how (do|can|would) i (get|go|find|reach)|how to get|direction|directions|"
+                   r"way to|find the|find a|looking for|location of|which way)\b")
+TAKE = re.compile(r"\b(take me|walk me|bring me|lead me|show me the way|show me where|guide me|"
+                  r"can you take|could you take|will you take|walk with me|go with me)\b")
+EVENTS = re.compile(r"\b(event|events|happening|on today|going on|schedule|what's on|whats on|activities|"
+                    r"anything to do|things to do)\b")
+WHO_THAT = re.compile(r"\b(who is that|who's that|whos that|what is that|what's that|whats that|"
+                      r"what am i looking at|who am i looking at|what is this|what's this|what do i see)\b")
+HERE = re.compile(r"\b(where am i|what is this place|what's this place|where are we|what place is this)\b")
+
+
+def guide_intent(text: str, world: World) -> Intent:
+    t = norm(text)
+    place = find_place(world, t)
+    if HERE.search(t):
+        return Intent("here", text=text)
+    if WHO_THAT.search(t):
+        return Intent("look", text=text)
+    if place is not None and TAKE.search(t):
+        return Intent("take", place, text)
+    if place is not None and (WHERE.search(t) or t.endswith("?") or len(t.split()) <= 4):
+        return Intent("where", place, text)
+    if EVENTS.search(t):
+        return Intent("events", place, text)
+    if TAKE.search(t) or is_yes(t):
+        return Intent("yes", place, text)
+    if is_no(t):
+        return Intent("no", text=text)
+    if THANKS.search(t):
+        return Intent("thanks", text=text)
+    if BYE.search(t):
+        return Intent("bye", text=text)
+    if GREET.match(t):
+        return Intent("greet", text=text)
+    if WHERE.search(t):
+        return Intent("where_unknown", text=text)
+    return Intent("other", place, text)
+
+
+# -- the companion: facts to remember and questions about them --------------------------------------
+
+REMEMBER = re.compile(r"^(please )?(remember|note|don'?t forget|keep in mind|make a note)( that| this)?[:,]?\s+")
+FORGET = re.compile(r"\b(forget everything|forget all|wipe (your|my) memory|forget what i told you)\b")
+RECALL = re.compile(r"\b(what('?s| is| are| was| were)? my|what do i|what did i|where('?s| is| do| did)? (my|i)|"
+                    r"when('?s| is| do| did)? (my|i)|who('?s| is)? my|which .* my|do you remember|"
+                    r"remind me|did i tell you|what have i told you|what you know about me|"
+                    r"what do you know about me|how (old|tall) am i|am i)\b")
+PERSONAL = re.compile(r"\b(my|i|i'm|i am|i've|i have|i like|i love|i hate|i live|i work|me|mine)\b")
+
+
+def second_person(text: str) -> str:
+    """'my sister is Ana' -> 'your sister is Ana': how a companion repeats a fact to its owner."""
+    swaps = [(r"\bi am\b", "you are"), (r"\bi'm\b", "you're"), (r"\bi've\b", "you've"), (r"\bi'd\b", "you'd"),
+             (r"\bi'll\b", "you'll"), (r"\bmy\b", "your"), (r"\bmine\b", "yours"), (r"\bmyself\b", "yourself"),
+             (r"\bme\b", "you"), (r"\bi\b", "you"), (r"\bwas\b(?=.*\byou\b)", "was")]
+    out = text.strip().rstrip(".!")
+    for pat, rep in swaps:
+        out = re.sub(pat, rep, out, flags=re.IGNORECASE)
+    return out
+
+
+def companion_intent(text: str) -> Intent:
+    t = norm(text)
+    raw = text.strip()
+    if FORGET.search(t):
+        return Intent("forget", text=raw)
+    if WHO_THAT.search(t):
+        return Intent("look", text=raw)
+    m = REMEMBER.match(t)
+    if m:
+        # keep the person's own casing for names: cut the same number of words from the raw text
+        n_words = len(m.group(0).split())
+        fact = " ".join(raw.split()[n_words:]).strip(" .!")
+        return Intent("remember", text=fact or raw)
+    question = raw.endswith("?") or bool(QUESTION_START.match(t))
+    if question and RECALL.search(t):
+        return Intent("recall", text=raw)
+    if not question and PERSONAL.search(t) and len(t.split()) >= 3 and not GREET.match(t):
+        return Intent("remember", text=raw.strip(" .!"))
+    if GREET.match(t):
+        return Intent("greet", text=raw)
+    if THANKS.search(t):
+        return Intent("thanks", text=raw)
+    if question:
+        return Intent("recall", text=raw)
+    return Intent("other", text=raw)
+
+
+def importance(fact: str) -> float:
+    """How much a fact matters (0..1), by what it is about: names, dates, numbers, health, secrets."""
+    t = norm(fact)
+    score = 0.35
+    if re.search(r"\d", t):
+        score += 0.2
+    if re.search(r"\b(name|called|birthday|born|allerg\w*|password|code|secret|pin|address|phone|"
+                 r"wife|husband|partner|sister|brother|mother|father|son|daughter|friend|dog|cat)\b", t):
+        score += 0.3
+    if re.search(r"\b(like|love|favourite|favorite|prefer|hate)\b", t):
+        score += 0.1
+    return min(score, 1.0)
+
+
+def key_terms(fact: str) -> list[str]:
+    """The words a reply about this fact must keep: numbers and names, else its last content word."""
+    toks = re.findall(r"[A-Za-z0-9][\w'-]*", fact)
+    terms = [w for i, w in enumerate(toks) if any(c.isdigit() for c in w) or (i > 0 and w[0].isupper()
+                                                                               and w.lower() not in ("i", "i'm"))]
+    if not terms:
+        content = [w for w in toks if len(w) > 3 and w.lower() not in STOP]
+        terms = content[-1:] if content else toks[-1:]
+    return terms
+
+
+STOP = {"the", "and", "that", "this", "with", "your", "have", "about", "from", "they", "them", "there", "what",
+        "when", "where", "which", "will", "would", "could", "should", "very", "really", "just", "like", "does",
+        "been", "were", "into", "than", "then", "also", "please"}
+
+
+# -- the barista: catalog lines ---------------------------------------------------------------------
+
+@dataclass
+class Line:
+    item: str                      # catalog item id
+    qty: int = 1
+    options: list[str] = field(default_factory=list)
+
+
+MENU = re.compile(r"\b(menu|what do you (have|sell|serve|offer)|what can i (get|have|order)|options|"
+                  r"what('?s| is) (on offer|available)|drinks|what have you got)\b")
+HOURS = re.compile(r"\b(hours|open|close|closing|opening|when are you)\b")
+PRICE = re.compile(r"\b(how much|price|cost|costs|what does .* cost|how expensive)\b")
+DONE = re.compile(r"\b(that'?s (all|it|everything)|that will be all|that'?ll be all|nothing else|i'?m done|"
+                  r"done|finish|ready to order|that is all|that is it|no more|just that|only that)\b")
+USUAL = re.compile(r"\b(the usual|my usual|same as (last time|always|usual)|as usual|usual order)\b")
+STATUS = re.compile(r"\b(status|where'?s my (order|coffee|drink)|is my (order|coffee|drink)|my order ready|"
+                    r"how long|ready yet|is it ready|order ready)\b")
+REMOVE = re.compile(r"\b(no|remove|without the|cancel the|drop the|take off|scratch the|forget the|skip the)\b")
+WANT = re.compile(r"\b(i'?d like|i would like|i'?ll have|i will have|can i (get|have)|could i (get|have)|"
+                  r"i want|give me|get me|let me (get|have)|order|add|and|also|plus|make (it|that))\b")
+
+
+def _labels(catalog: Catalog) -> list[tuple[str, str]]:
+    labels = [(norm(i.name), i.id) for i in catalog.items] + [(norm(a), i.id) for i in catalog.items
+                                                               for a in i.aliases]
+    return sorted(labels, key=lambda x: -len(x[0]))
+
+
+def find_items(text: str, catalog: Catalog) -> list[tuple[int, int, str]]:
+    """(start, end, item id) of every catalog item named in the text, left to right, no overlaps."""
+    t = norm(text)
+    taken: list[tuple[int, int, str]] = []
+    for label, item_id in _labels(catalog):
+        for m in re.finditer(rf"\b{re.escape(label)}\b", t):
+            if all(m.end() <= a or m.start() >= b for a, b, _ in taken):
+                taken.append((m.start(), m.end(), item_id))
+    return sorted(taken)
+
+
+def _qty_before(t: str, start: int) -> int:
+    before = t[:start].split()[-3:]
+    for n in range(len(before)):
+        phrase = " ".join(before[n:])
+        if phrase in NUMBERS:
+            return NUMBERS[phrase]
+    if before:
+        last = before[-1]
+        if last.isdigit() and 0 < int(last) <= 20:
+            return int(last)
+        if last in NUMBERS:
+            return NUMBERS[last]
+    return 1
+
+
+def parse_order(text: str, catalog: Catalog) -> tuple[list[Line], list[str], list[str]]:
+    """Lines to add, item ids to remove, and options that apply to the order's last item
+    ("make it oat milk"). Options attach to the item they follow (or precede, in the same clause)."""
+    t = norm(text)
+    hits = find_items(t, catalog)
+    options = sorted({o for i in catalog.items for o in i.options} | set(catalog.option_cents), key=len, reverse=True)
+    lines: list[Line] = []
+    removes: list[str] = []
+    spans = []
+    for k, (start, end, item_id) in enumerate(hits):
+        seg_start = hits[k - 1][1] if k > 0 else 0
+        seg_end = hits[k + 1][0] if k + 1 < len(hits) else len(t)
+        before = t[seg_start:start]
+        clause_before = re.split(r"\b(and|plus|also|then)\b|,", before)[-1] if before else ""
+        if REMOVE.search(clause_before) and not re.search(r"\bno (sugar|ice)\b", clause_before):
+            removes.append(item_id)
+            continue
+        after = t[end:seg_end]
+        after = re.split(r"\b(and a|and an|and one|and two|and three|plus|also|then)\b|,", after)[0]
+        spans.append((start, end))
+        item = catalog.item(item_id)
+        opts = []
+        for o in options:
+            if re.search(rf"\b{re.escape(o)}\b", after) or re.search(rf"\b{re.escape(o)}\s*$", clause_before):
+                if item is not None and o in item.options and o not in opts:
+                    opts.append(o)
+        lines.append(Line(item_id, _qty_before(t, start), sorted(opts)))
+    loose = []
+    if not hits:
+        rest = t
+        for o in options:        # longest first: "oat milk" wins over "milk"
+            if re.search(rf"\b{re.escape(o)}\b", rest):
+                loose.append(o)
+                rest = re.sub(rf"\b{re.escape(o)}\b", " ", rest)
+    return lines, removes, loose
+
+
+def barista_intent(text: str, catalog: Catalog) -> Intent:
+    t = norm(text)
+    lines, removes, loose = parse_order(t, catalog)
+    if STATUS.search(t):
+        return Intent("status", text=text)
+    if USUAL.search(t):
+        return Intent("usual", text=text)
+    if PRICE.search(t) and lines and not WANT.search(t):
+        return Intent("price", text=text, item=lines[0].item)
+    if lines or removes or loose:
+        return Intent("order", text=text, lines=lines, remove=removes, item=loose and ",".join(loose) or None)
+    if DONE.search(t):
+        return Intent("done", text=text)
+    if is_yes(t):
+        return Intent("yes", text=text)
+    if is_no(t):
+        return Intent("no", text=text)
+    if MENU.search(t) or PRICE.search(t):
+        return Intent("menu", text=text)
+    if HOURS.search(t):
+        return Intent("hours", text=text)
+    if THANKS.search(t):
+        return Intent("thanks", text=text)
+    if GREET.match(t):
+        return Intent("greet", text=text)
+    if BYE.search(t):
+        return Intent("bye", text=text)
+    return Intent("other", text=text)
