@@ -156,6 +156,7 @@ class Bot:
         self._last_ping_n = 0
         self._closed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []   # called with every non-snap message
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -500,6 +501,8 @@ class Bot:
                 delivered = True
         self.inbox[t].append(msg)
         self._append_log(msg, delivered)
+        for listener in self.listeners:
+            listener(msg)
 
     def _on_welcome(self, msg: dict[str, Any]) -> None:
         self.welcome = msg

@@ -52,6 +52,18 @@ def _bots(args: argparse.Namespace) -> int:
     return load.run(args) or 0
 
 
+def _talk(args: argparse.Namespace) -> int:
+    from client import talk
+
+    return talk.run(args)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from world.agents import evaluate
+
+    return evaluate.run(args) or 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import importlib
 
@@ -92,10 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_arguments(b)
     b.set_defaults(func=_bots)
 
+    t = sub.add_parser("talk", help="terminal chat client: talk with agents and people without the 3D client")
+    from client import talk
+    talk.add_arguments(t)
+    t.set_defaults(func=_talk)
+
+    ev = sub.add_parser("eval", help="evaluation harnesses over the real protocol")
+    ev_kinds = ev.add_subparsers(dest="eval", required=True)
+    ea = ev_kinds.add_parser("agents", help="memory recall, privacy probes, orders and directions, local brain")
+    ea.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    ea.add_argument("--brain", default="local", choices=["local", "openai", "scripted"])
+    ea.add_argument("--data", default=None, help="data directory (default: a fresh temporary one)")
+    ea.set_defaults(func=_eval)
+
     bench = sub.add_parser("bench", help="benchmarks: print a table and ratios against baselines")
     kinds = bench.add_subparsers(dest="bench", required=True)
     from world.bench import sim
     sim.add_arguments(kinds.add_parser("sim", help="simulation tick and neighbour search vs cKDTree"))
+    from world.bench import agents as agents_bench
+    agents_bench.add_arguments(kinds.add_parser("agents", help="brain latency, memory retrieval, tick with agents"))
     bench.set_defaults(func=_bench)
     return p
 
