@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ea.add_argument("--brain", default="local", choices=["local", "openai", "scripted"])
     ea.add_argument("--data", default=None, help="data directory (default: a fresh temporary one)")
+    ea.add_argument("--detail", default=None, metavar="FILE.json", help="write every probe and reply here")
     ea.set_defaults(func=_eval)
 
     bench = sub.add_parser("bench", help="benchmarks: print a table and ratios against baselines")

@@ -161,7 +161,13 @@ class NavGrid:
                 j -= 1
             kept.append(pts[j])
             i = j
-        return [(self.x0 + px * self.cell, self.y0 + py * self.cell) for px, py in kept[1:]]
+        out = [(self.x0 + px * self.cell, self.y0 + py * self.cell) for px, py in kept[1:]]
+        end = (float(goal[0]), float(goal[1])) if self.walkable(*goal) else self.centre(*g)
+        if out:
+            out[-1] = end          # exactly the goal (no round trip through cell units)
+        else:
+            out = [end]            # start and goal share a cell
+        return out
 
 
 def path_length(start: tuple[float, float], waypoints: list[tuple[float, float]]) -> float:

@@ -92,6 +92,44 @@ MIGRATIONS: list[str] = [
         detail TEXT    NOT NULL DEFAULT ''
     );
     """,
+    # 2: AI agents: stable agent accounts, private memory streams per (agent, user), orders.
+    """
+    -- An agent is a user of kind 'agent'; its configured key maps to the same user id forever.
+    CREATE TABLE agent_accounts (
+        key     TEXT    PRIMARY KEY,
+        user_id INTEGER NOT NULL UNIQUE REFERENCES users(id)
+    ) WITHOUT ROWID;
+
+    -- One private memory stream per (agent, user) pair. Every read is keyed by both.
+    -- accessed_ms starts at created_ms; superseded_by points at the summary that replaced
+    -- the row (NULL: live). No foreign key on it: the rows of a pair are only ever deleted together.
+    CREATE TABLE memories (
+        id            INTEGER PRIMARY KEY,
+        agent         TEXT    NOT NULL,
+        user_id       INTEGER NOT NULL REFERENCES users(id),
+        kind          TEXT    NOT NULL,
+        text          TEXT    NOT NULL,
+        importance    REAL    NOT NULL CHECK (importance >= 0 AND importance <= 1),
+        created_ms    INTEGER NOT NULL,
+        accessed_ms   INTEGER NOT NULL,
+        superseded_by INTEGER
+    );
+    CREATE INDEX memories_pair ON memories(agent, user_id, id);
+
+    -- items: canonical JSON list of {"item", "options", "qty", "price_cents"}.
+    CREATE TABLE orders (
+        id          INTEGER PRIMARY KEY,
+        agent       TEXT    NOT NULL,
+        user_id     INTEGER NOT NULL REFERENCES users(id),
+        items       TEXT    NOT NULL,
+        total_cents INTEGER NOT NULL CHECK (total_cents >= 0),
+        status      TEXT    NOT NULL
+                    CHECK (status IN ('placed', 'preparing', 'ready', 'collected', 'cancelled')),
+        created_ms  INTEGER NOT NULL,
+        updated_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX orders_pair ON orders(agent, user_id, id);
+    """,
 ]
 
 
@@ -153,5 +191,41 @@ class AuditEntry(NamedTuple):
     detail: str
 
 
+class Memory(NamedTuple):
+    """One private memory an agent holds about one user (superseded_by: None while live)."""
+
+    id: int
+    agent: str
+    user_id: int
+    kind: str
+    text: str
+    importance: float
+    created_ms: int
+    accessed_ms: int
+    superseded_by: int | None
+
+
+class Order(NamedTuple):
+    """A customer's order with an agent; items is the decoded list of item dicts."""
+
+    id: int
+    agent: str
+    user_id: int
+    items: list[dict]
+    total_cents: int
+    status: str
+    created_ms: int
+    updated_ms: int
+
+
 CHANNELS = ("near", "dm", "group")
+ORDER_STATUSES = ("placed", "preparing", "ready", "collected", "cancelled")
+# Allowed status changes; collected and cancelled are final.
+ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
+    "placed": frozenset({"preparing", "ready", "cancelled"}),
+    "preparing": frozenset({"ready", "cancelled"}),
+    "ready": frozenset({"collected", "cancelled"}),
+    "collected": frozenset(),
+    "cancelled": frozenset(),
+}
 SYNCHRONOUS = ("FULL", "NORMAL")

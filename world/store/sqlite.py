@@ -8,7 +8,10 @@ many calls into one COMMIT). Timestamps are integer milliseconds since the epoch
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
+import re
 import secrets
 import sqlite3
 import time
@@ -17,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from world.store import schema
-from world.store.schema import AuditEntry, Group, Message, User
+from world.store.schema import AuditEntry, Group, Memory, Message, Order, User
 
 log = logging.getLogger("world.store")
 
@@ -27,6 +30,19 @@ _NO_CURSOR = 2**63 - 1   # `before` when paging from the newest message
 
 _USER_COLS = "id, name, kind, role, created_ms, muted_until, banned_until, ban_reason, world, x, y, z, yaw"
 _MSG_COLS = "m.id, m.ts, m.ch, m.sender, u.name, m.target, m.space, m.text"
+_MEM_COLS = "id, agent, user_id, kind, text, importance, created_ms, accessed_ms, superseded_by"
+_ORDER_COLS = "id, agent, user_id, items, total_cents, status, created_ms, updated_ms"
+
+MAX_AGENT_KEY = 64
+MAX_MEMORY_TEXT = 4000
+MAX_ORDER_ITEMS = 50
+MAX_ITEM_TEXT = 100
+MAX_ITEM_OPTIONS = 20
+MAX_ITEM_QTY = 100
+MAX_SUMMARISE_IDS = 5000
+USUAL_ORDER_WINDOW = 100      # usual_order looks at the customer's latest orders only
+_KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_ITEM_KEYS = frozenset({"item", "options", "qty", "price_cents"})
 
 
 class StoreError(Exception):
@@ -56,6 +72,82 @@ def _statements(script: str) -> Iterator[str]:
             buf = ""
     if buf.strip(" \t\r\n;"):
         raise ValueError(f"incomplete SQL statement in migration: {buf[:80]!r}")
+
+
+# -- argument checks for the agent tables (StoreError("bad_request") on bad input) -------
+
+def _bad(msg: str) -> StoreError:
+    return StoreError("bad_request", msg)
+
+
+def _int(value: object, what: str, lo: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(f"{what} must be an integer, not {value!r}")
+    if lo is not None and value < lo:
+        raise _bad(f"{what} must be at least {lo}, not {value}")
+    return value
+
+
+def _text(value: object, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(f"{what} must be a non-empty string")
+    if len(value) > limit:
+        raise _bad(f"{what} is longer than {limit} characters")
+    return value
+
+
+def _ts(ts: int | None) -> int:
+    return now_ms() if ts is None else _int(ts, "ts", 0)
+
+
+def _importance(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0.0 <= value <= 1.0:
+        raise _bad(f"importance must be a number in 0..1, not {value!r}")
+    return float(value)
+
+
+def _ids(ids: object) -> list[int]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise _bad("ids must be a list of integers")
+    return sorted({_int(i, "memory id") for i in ids})
+
+
+def _items(items: object) -> str:
+    """Validate an order's items; return them as canonical JSON (sorted keys, defaults filled)."""
+    if not isinstance(items, list) or not items:
+        raise _bad("items must be a non-empty list")
+    if len(items) > MAX_ORDER_ITEMS:
+        raise _bad(f"an order holds at most {MAX_ORDER_ITEMS} items")
+    out = []
+    for it in items:
+        if not isinstance(it, dict):
+            raise _bad(f"each item must be an object, not {it!r}")
+        extra = set(it) - _ITEM_KEYS
+        if extra:
+            raise _bad(f"unknown item fields {sorted(map(str, extra))}")
+        options = it.get("options", [])
+        if not isinstance(options, list) or len(options) > MAX_ITEM_OPTIONS:
+            raise _bad(f"options must be a list of at most {MAX_ITEM_OPTIONS} strings")
+        qty = _int(it.get("qty", 1), "qty", 1)
+        if qty > MAX_ITEM_QTY:
+            raise _bad(f"qty must be at most {MAX_ITEM_QTY}")
+        out.append({"item": _text(it.get("item"), "item", MAX_ITEM_TEXT),
+                    "options": [_text(o, "option", MAX_ITEM_TEXT) for o in options],
+                    "qty": qty,
+                    "price_cents": _int(it.get("price_cents", 0), "price_cents", 0)})
+    return json.dumps(out, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _order(row: tuple) -> Order:
+    return Order(row[0], row[1], row[2], json.loads(row[3]), *row[4:])
+
+
+def _usual_key(items_json: str) -> str:
+    """What makes two orders "the same": items, options and quantities; not prices or order."""
+    items = json.loads(items_json)
+    return json.dumps(sorted([it["item"], sorted(it["options"]), it["qty"]] for it in items))
+
 
 
 class Store:
@@ -406,3 +498,199 @@ class Store:
         return [AuditEntry(*r) for r in self._c.execute(
             "SELECT id, ts, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?",
             (limit,))]
+
+    # -- agent accounts --------------------------------------------------------------
+
+    def agent_account(self, key: str, name: str) -> int:
+        """The user id of the agent configured as `key`, created (kind 'agent') on first use.
+
+        The same key maps to the same id forever; `name` refreshes the display name."""
+        _text(key, "agent key", MAX_AGENT_KEY)
+        _text(name, "name", MAX_ITEM_TEXT)
+        with self._tx() as c:
+            row = c.execute("SELECT user_id FROM agent_accounts WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                c.execute("UPDATE users SET name = ? WHERE id = ? AND name != ?", (name, row[0], name))
+                return row[0]
+            uid, _token = self.create_user(name, "agent")     # agents never log in: token unused
+            c.execute("INSERT INTO agent_accounts (key, user_id) VALUES (?, ?)", (key, uid))
+            return uid
+
+    # -- private memories (every query is keyed by agent AND user) --------------------
+
+    def add_memory(self, agent: str, user_id: int, text: str, importance: float,
+                   kind: str = "fact", ts: int | None = None) -> Memory:
+        """Append a memory to the (agent, user_id) stream."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        _text(text, "text", MAX_MEMORY_TEXT)
+        imp = _importance(importance)
+        if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
+            raise _bad(f"kind must be a short lowercase word, not {kind!r}")
+        ts = _ts(ts)
+        with self._tx() as c:
+            self._require("users", user_id)
+            mid = c.execute(
+                "INSERT INTO memories (agent, user_id, kind, text, importance, created_ms, accessed_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", (agent, user_id, kind, text, imp, ts, ts)).lastrowid
+        return Memory(mid, agent, user_id, kind, text, imp, ts, ts, None)
+
+    def memories(self, agent: str, user_id: int, *, limit: int | None = None,
+                 include_superseded: bool = False) -> list[Memory]:
+        """The pair's memories, oldest first (live ones only unless include_superseded).
+
+        With a limit: the newest `limit` of them, still oldest first. This is the only
+        read path for private memories, and it always filters on both agent and user."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        if limit is not None:
+            _int(limit, "limit", 1)
+        live = "" if include_superseded else " AND superseded_by IS NULL"
+        rows = self._c.execute(
+            f"SELECT {_MEM_COLS} FROM memories WHERE agent = ? AND user_id = ?{live}"
+            " ORDER BY id DESC LIMIT ?", (agent, user_id, -1 if limit is None else limit)).fetchall()
+        rows.reverse()
+        return [Memory(*r) for r in rows]
+
+    def count_memories(self, agent: str, user_id: int) -> int:
+        """How many live (not superseded) memories the pair has."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        return self._c.execute("SELECT count(*) FROM memories WHERE agent = ? AND user_id = ?"
+                               " AND superseded_by IS NULL", (agent, user_id)).fetchone()[0]
+
+    def touch_memories(self, agent: str, user_id: int, ids: Iterable[int],
+                       ts: int | None = None) -> int:
+        """Mark memories as recalled at ts; ids outside the pair are ignored. Returns rows touched."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        ids, ts = _ids(ids), _ts(ts)
+        if not ids:
+            return 0
+        with self._tx() as c:
+            cur = c.executemany(
+                "UPDATE memories SET accessed_ms = max(accessed_ms, ?)"
+                " WHERE id = ? AND agent = ? AND user_id = ?", [(ts, i, agent, user_id) for i in ids])
+            return cur.rowcount
+
+    def summarise_memories(self, agent: str, user_id: int, keep_recent: int, summary_text: str,
+                           ids: Iterable[int], ts: int | None = None,
+                           importance: float | None = None) -> Memory:
+        """Replace the pair's memories `ids` by one 'summary' memory, atomically.
+
+        Every id must be a live memory of this pair and none may be among the pair's
+        `keep_recent` newest live non-summary memories (else bad_request, nothing changes).
+        The summary's importance defaults to the highest of the rows it replaces, and its
+        accessed time is theirs (latest), so summarising does not make old things look fresh."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        _int(keep_recent, "keep_recent", 0)
+        _text(summary_text, "summary_text", MAX_MEMORY_TEXT)
+        ids, ts = _ids(ids), _ts(ts)
+        if not ids:
+            raise _bad("nothing to summarise")
+        if len(ids) > MAX_SUMMARISE_IDS:
+            raise _bad(f"at most {MAX_SUMMARISE_IDS} memories per summary")
+        imp = None if importance is None else _importance(importance)
+        with self._tx() as c:
+            marks = ",".join("?" * len(ids))
+            found = c.execute(
+                f"SELECT count(*), max(importance), max(accessed_ms) FROM memories"
+                f" WHERE agent = ? AND user_id = ? AND superseded_by IS NULL AND id IN ({marks})",
+                (agent, user_id, *ids)).fetchone()
+            if found[0] != len(ids):
+                raise _bad(f"{len(ids) - found[0]} of the ids are not live memories of this pair")
+            if keep_recent:
+                recent = {r[0] for r in c.execute(
+                    "SELECT id FROM memories WHERE agent = ? AND user_id = ? AND superseded_by IS NULL"
+                    " AND kind != 'summary' ORDER BY id DESC LIMIT ?", (agent, user_id, keep_recent))}
+                if recent.intersection(ids):
+                    raise _bad(f"cannot summarise the {keep_recent} most recent memories")
+            imp = found[1] if imp is None else imp
+            mid = c.execute(
+                "INSERT INTO memories (agent, user_id, kind, text, importance, created_ms, accessed_ms)"
+                " VALUES (?, ?, 'summary', ?, ?, ?, ?)",
+                (agent, user_id, summary_text, imp, ts, found[2])).lastrowid
+            c.execute(f"UPDATE memories SET superseded_by = ? WHERE agent = ? AND user_id = ?"
+                      f" AND id IN ({marks})", (mid, agent, user_id, *ids))
+        return Memory(mid, agent, user_id, "summary", summary_text, imp, ts, found[2], None)
+
+    def forget_memories(self, agent: str, user_id: int) -> int:
+        """Delete everything `agent` remembers about `user_id` (live and superseded). Returns rows."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        with self._tx() as c:
+            return c.execute("DELETE FROM memories WHERE agent = ? AND user_id = ?",
+                             (agent, user_id)).rowcount
+
+    # -- orders -------------------------------------------------------------------------
+
+    def place_order(self, agent: str, user_id: int, items: list[dict], total_cents: int,
+                    ts: int | None = None) -> Order:
+        """Persist a new order (status 'placed'). Items: {"item", "options"=[], "qty"=1,
+        "price_cents"=0}; they are stored, and returned, with the defaults filled in."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        blob = _items(items)
+        _int(total_cents, "total_cents", 0)
+        ts = _ts(ts)
+        with self._tx() as c:
+            self._require("users", user_id)
+            oid = c.execute(
+                "INSERT INTO orders (agent, user_id, items, total_cents, status, created_ms, updated_ms)"
+                " VALUES (?, ?, ?, ?, 'placed', ?, ?)", (agent, user_id, blob, total_cents, ts, ts)).lastrowid
+        return Order(oid, agent, user_id, json.loads(blob), total_cents, "placed", ts, ts)
+
+    def get_order(self, order_id: int, user_id: int) -> Order | None:
+        """The order if it is user_id's; another customer's order id gives None."""
+        _int(order_id, "order_id")
+        _int(user_id, "user_id")
+        row = self._c.execute(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ? AND user_id = ?",
+                              (order_id, user_id)).fetchone()
+        return None if row is None else _order(row)
+
+    def orders_of(self, agent: str, user_id: int, limit: int = 20) -> list[Order]:
+        """The customer's orders with this agent, newest first."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        _int(limit, "limit", 1)
+        return [_order(r) for r in self._c.execute(
+            f"SELECT {_ORDER_COLS} FROM orders WHERE agent = ? AND user_id = ? ORDER BY id DESC LIMIT ?",
+            (agent, user_id, limit))]
+
+    def set_order_status(self, order_id: int, status: str, ts: int | None = None) -> Order:
+        """Move an order along placed -> preparing -> ready -> collected (or -> cancelled).
+
+        Unknown status: bad_request; a move the state machine forbids (including to the
+        same status): bad_transition; unknown order: not_found."""
+        _int(order_id, "order_id")
+        if status not in schema.ORDER_STATUSES:
+            raise _bad(f"unknown order status {status!r}")
+        ts = _ts(ts)
+        with self._tx() as c:
+            row = c.execute(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ?", (order_id,)).fetchone()
+            if row is None:
+                raise StoreError("not_found", f"order {order_id}")
+            if status not in schema.ORDER_TRANSITIONS[row[5]]:
+                raise StoreError("bad_transition", f"order {order_id} is {row[5]}, cannot become {status}")
+            c.execute("UPDATE orders SET status = ?, updated_ms = ? WHERE id = ?", (status, ts, order_id))
+        return _order(row)._replace(status=status, updated_ms=ts)
+
+    def usual_order(self, agent: str, user_id: int) -> list[dict] | None:
+        """The customer's usual: the most frequent item list among their latest non-cancelled
+        orders with this agent (ties: the most recent). Items as last ordered; None if none."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        rows = self._c.execute(
+            "SELECT items FROM orders WHERE agent = ? AND user_id = ? AND status != 'cancelled'"
+            " ORDER BY id DESC LIMIT ?", (agent, user_id, USUAL_ORDER_WINDOW)).fetchall()
+        counts: dict[str, int] = {}
+        latest: dict[str, str] = {}
+        for (blob,) in rows:                    # newest first: the first seen is the most recent
+            key = _usual_key(blob)
+            counts[key] = counts.get(key, 0) + 1
+            latest.setdefault(key, blob)
+        if not counts:
+            return None
+        best = max(counts, key=lambda k: counts[k])     # max keeps the first (most recent) of ties
+        return json.loads(latest[best])

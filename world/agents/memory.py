@@ -1,0 +1,566 @@
+"""Agent memory: a private stream per (agent, user) pair, and public knowledge kept apart.
+
+Private memories live in the store's `memories` table and are only ever read through
+`Store.memories(agent, user_id)`, whose WHERE clause carries both keys: a conversation
+with user B cannot retrieve user A's memories whatever the query or the prompt says.
+
+Retrieval follows Generative Agents (Park et al., 2023): each live memory of the pair
+is scored as
+
+    w_relevance * relevance + w_recency * recency + w_importance * importance
+
+with every component in 0..1: relevance is a BM25 score over stemmed words and word
+pairs, divided by the best score of the query; recency is an exponential decay from the
+memory's last access (half-life configurable); importance is stored with the memory.
+There is no embedding model here, so relevance is lexical. The returned memories are
+touched (their access time moves to now), in the cache at once and in the store in the
+background (`flush()` waits for those writes; losing one in a crash loses nothing that
+was acknowledged to anyone).
+
+Long histories are summarised extractively inside the store's writer thread
+(`maybe_summarise`), never on the tick: the oldest memories, except the recent ones and
+important non-summary ones, are collapsed into 'summary' memories built from their most
+important sentences.
+
+`Knowledge` holds public facts (persona, menu, world) in memory with the same relevance
+scoring; it is never stored per user and never mixed with private memories.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import statistics
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from world.store.schema import Memory
+from world.store.sqlite import Store, StoreError, now_ms as store_now_ms
+from world.store.writer import AsyncStore
+
+log = logging.getLogger("world.agents.memory")
+
+HALF_LIFE_MS = 6 * 3600 * 1000      # recency halves every 6 hours since the last access
+KEEP_IMPORTANCE = 0.7               # summarisation keeps non-summary memories at least this important
+SUMMARY_CHARS = 600                 # cap on one summary's text
+SUMMARY_CHUNK = 25                  # memories collapsed into one summary
+INDEX_ON_LOOP = 200                 # streams longer than this are indexed in a worker thread
+CACHE_PAIRS = 64                    # (agent, user) pairs whose index stays in memory
+
+# -- text to terms -------------------------------------------------------------------------
+
+STOP_WORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further
+had has have having he her here hers herself him himself his how i if in into is it its itself
+just me more most my myself no nor not now of off on once only or other our ours ourselves out
+over own same she should so some such than that the their theirs them themselves then there
+these they this those through to too under until up very was we were what when where which
+while who whom why will with would you your yours yourself yourselves s t d ll m re ve
+""".split())
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_VOWELS = set("aeiouy")
+
+
+@lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """A light suffix stripper: like/likes/liked/liking -> lik, berries/berry -> berry."""
+    w = word
+    if len(w) <= 3:
+        return w
+    if w.endswith("'s"):
+        w = w[:-2]
+    stripped = False
+    if len(w) > 4 and w.endswith(("ies", "ied")):
+        w = w[:-3] + "y"
+    elif w.endswith("ing") and len(w) >= 6 and _VOWELS.intersection(w[:-3]):
+        w, stripped = w[:-3], True
+    elif w.endswith("ed") and len(w) >= 5 and _VOWELS.intersection(w[:-2]):
+        w, stripped = w[:-2], True
+    elif w.endswith("es") and len(w) >= 5 and (w[-3] in "sxz" or w[-4:-2] in ("ch", "sh")):
+        w = w[:-2]
+    elif w.endswith("s") and len(w) >= 4 and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if stripped and len(w) >= 4 and w[-1] == w[-2] and w[-1] not in "aeioulsz":
+        w = w[:-1]                          # stopped -> stopp -> stop
+    if len(w) >= 4 and w.endswith("e"):
+        w = w[:-1]                          # like -> lik, so like and liked meet
+    return w
+
+
+def words(text: str) -> list[str]:
+    """Lowercased, stemmed content words (stop words dropped)."""
+    stop = STOP_WORDS
+    return [stem(w) for w in _WORD.findall(text.lower()) if w not in stop]
+
+
+def terms(text: str) -> tuple[dict[str, int], int]:
+    """Term counts (stemmed words and adjacent word pairs) and the document length in words."""
+    ws = words(text)
+    counts: dict[str, int] = {}
+    get = counts.get
+    for w in ws:
+        counts[w] = get(w, 0) + 1
+    for i in range(len(ws) - 1):
+        pair = ws[i] + " " + ws[i + 1]
+        counts[pair] = get(pair, 0) + 1
+    return counts, len(ws)
+
+
+# -- lexical relevance ----------------------------------------------------------------------
+
+class _Grow:
+    """A numpy array with amortised O(1) append."""
+
+    def __init__(self, dtype: type) -> None:
+        self._buf = np.zeros(64, dtype=dtype)
+        self.n = 0
+
+    def append(self, value: float) -> None:
+        if self.n == len(self._buf):
+            self._buf = np.concatenate([self._buf, np.zeros_like(self._buf)])
+        self._buf[self.n] = value
+        self.n += 1
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._buf[:self.n]
+
+
+class LexicalIndex:
+    """Incremental BM25 over stemmed words and word pairs, scored with numpy.
+
+    `scores(query)` gives every document a relevance in 0..1 (1 = the best match of this
+    query; 0 = shares no term with it). Word pairs count half as much as single words."""
+
+    K1 = 1.2
+    B = 0.75
+    PAIR_WEIGHT = 0.5
+
+    def __init__(self) -> None:
+        self._post: dict[str, tuple[list[int], list[int]]] = {}   # term -> (doc numbers, counts)
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._len = _Grow(np.float64)
+        self._total_len = 0
+
+    def __len__(self) -> int:
+        return self._len.n
+
+    def add(self, text: str) -> int:
+        """Index a document; returns its number (0, 1, 2, ...)."""
+        doc = self._len.n
+        counts, length = terms(text)
+        for term, tf in counts.items():
+            docs, tfs = self._post.setdefault(term, ([], []))
+            docs.append(doc)
+            tfs.append(tf)
+            self._arrays.pop(term, None)
+        self._len.append(length)
+        self._total_len += length
+        return doc
+
+    def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        arr = self._arrays.get(term)
+        if arr is None:
+            post = self._post.get(term)
+            if post is None:
+                return None
+            arr = self._arrays[term] = (np.array(post[0], dtype=np.int64),
+                                        np.array(post[1], dtype=np.float64))
+        return arr
+
+    def raw_scores(self, query: str) -> np.ndarray:
+        """Unnormalised BM25 of every document against the query."""
+        n = self._len.n
+        out = np.zeros(n, dtype=np.float64)
+        if n == 0:
+            return out
+        q, _ = terms(query)
+        if not q:
+            return out
+        avg = max(self._total_len / n, 1e-9)
+        norm = self.K1 * (1.0 - self.B + self.B * self._len.view / avg)   # per document
+        for term in q:
+            post = self._postings(term)
+            if post is None:
+                continue
+            docs, tf = post
+            df = len(docs)
+            idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+            weight = idf * (self.PAIR_WEIGHT if " " in term else 1.0)
+            out[docs] += weight * tf * (self.K1 + 1.0) / (tf + norm[docs])
+        return out
+
+    def scores(self, query: str) -> np.ndarray:
+        out = self.raw_scores(query)
+        top = out.max() if len(out) else 0.0
+        return out / top if top > 0 else out
+
+
+# -- private memories -------------------------------------------------------------------------
+
+class Hit(NamedTuple):
+    """A recalled memory, its total score and the three components (each 0..1)."""
+
+    memory: Memory
+    score: float
+    relevance: float
+    recency: float
+    importance: float
+
+
+class _Pair:
+    """The cached live memories of one (agent, user) pair and their index."""
+
+    def __init__(self, memories: list[Memory]) -> None:
+        self.memories: list[Memory] = []
+        self.pos: dict[int, int] = {}
+        self.index = LexicalIndex()
+        self.importance = _Grow(np.float64)
+        self.accessed = _Grow(np.float64)
+        for m in memories:
+            self.append(m)
+
+    def append(self, m: Memory) -> None:
+        if m.id in self.pos:
+            return
+        self.pos[m.id] = len(self.memories)
+        self.memories.append(m)
+        self.index.add(m.text)
+        self.importance.append(m.importance)
+        self.accessed.append(m.accessed_ms)
+
+
+class MemoryBank:
+    """Agents' private memory streams over an AsyncStore, with an in-process cache.
+
+    One MemoryBank per process should own the agents' memory writes: its cache is kept
+    coherent with the writes made through it (remember, maybe_summarise, forget); after
+    writing memories some other way, call `invalidate`."""
+
+    def __init__(self, store: AsyncStore, *, half_life_ms: float = HALF_LIFE_MS,
+                 w_relevance: float = 1.0, w_recency: float = 1.0, w_importance: float = 1.0,
+                 keep_importance: float = KEEP_IMPORTANCE, summary_chars: int = SUMMARY_CHARS,
+                 summary_chunk: int = SUMMARY_CHUNK, cache_pairs: int = CACHE_PAIRS,
+                 clock: Callable[[], int] = store_now_ms) -> None:
+        if half_life_ms <= 0:
+            raise ValueError("half_life_ms must be positive")
+        if min(w_relevance, w_recency, w_importance) < 0:
+            raise ValueError("weights must not be negative")
+        if summary_chunk < 2 or summary_chars < 20 or cache_pairs < 1:
+            raise ValueError("summary_chunk >= 2, summary_chars >= 20 and cache_pairs >= 1")
+        self.store = store
+        self.half_life_ms = float(half_life_ms)
+        self.weights = (float(w_relevance), float(w_recency), float(w_importance))
+        self.keep_importance = keep_importance
+        self.summary_chars = summary_chars
+        self.summary_chunk = summary_chunk
+        self.cache_pairs = cache_pairs
+        self.clock = clock
+        self._cache: OrderedDict[tuple[str, int], _Pair] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[tuple[str, int], asyncio.Lock] = \
+            weakref.WeakValueDictionary()
+        self._touches: set[asyncio.Task] = set()
+        self._quiet: dict[tuple[str, int], int] = {}     # live count when summarising found nothing
+
+    # -- cache ---------------------------------------------------------------------------
+
+    def _lock(self, key: tuple[str, int]) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    async def _pair(self, key: tuple[str, int]) -> _Pair:
+        """The pair's cache entry, loaded from the store if absent. Hold the pair's lock."""
+        pair = self._cache.get(key)
+        if pair is None:
+            rows = await self.store.call("memories", key[0], key[1])
+            # Indexing takes ~15 ms per 1,000 memories: large streams are indexed off the loop.
+            pair = _Pair(rows) if len(rows) <= INDEX_ON_LOOP else await asyncio.to_thread(_Pair, rows)
+            self._cache[key] = pair
+            while len(self._cache) > self.cache_pairs:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return pair
+
+    def invalidate(self, agent: str | None = None, user_id: int | None = None) -> None:
+        """Drop cached memories: of one pair, or all of them (agent None)."""
+        if agent is None:
+            self._cache.clear()
+        else:
+            self._cache.pop((agent, user_id), None)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def remember(self, agent: str, user_id: int, text: str, importance: float,
+                       kind: str = "fact", ts: int | None = None) -> Memory:
+        """Store a memory of `user_id` for `agent`; returns once it is committed."""
+        key = (agent, user_id)
+        async with self._lock(key):
+            m = await self.store.call("add_memory", agent, user_id, text, importance,
+                                      kind=kind, ts=ts)
+            pair = self._cache.get(key)
+            if pair is not None:
+                pair.append(m)
+        return m
+
+    async def forget(self, agent: str, user_id: int) -> int:
+        """Wipe everything `agent` remembers of `user_id`; returns the rows deleted."""
+        key = (agent, user_id)
+        async with self._lock(key):
+            try:
+                return await self.store.call("forget_memories", agent, user_id)
+            finally:
+                self.invalidate(agent, user_id)
+                self._quiet.pop(key, None)
+
+    async def count(self, agent: str, user_id: int) -> int:
+        """Live memories of the pair."""
+        pair = self._cache.get((agent, user_id))
+        if pair is not None:
+            return len(pair.memories)
+        return await self.store.call("count_memories", agent, user_id)
+
+    # -- retrieval ---------------------------------------------------------------------------
+
+    async def recall(self, agent: str, user_id: int, query: str, k: int = 5,
+                     now_ms: int | None = None) -> list[Hit]:
+        """The k best memories of this pair for `query`, best first; they are touched."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise StoreError("bad_request", f"k must be a positive integer, not {k!r}")
+        if not isinstance(query, str):
+            raise StoreError("bad_request", "query must be a string")
+        now = self.clock() if now_ms is None else now_ms
+        key = (agent, user_id)
+        async with self._lock(key):
+            pair = await self._pair(key)
+            n = len(pair.memories)
+            if n == 0:
+                return []
+            relevance = pair.index.scores(query)
+            age = np.maximum(now - pair.accessed.view, 0.0)
+            recency = np.exp2(-age / self.half_life_ms)
+            importance = pair.importance.view
+            wr, wt, wi = self.weights
+            total = wr * relevance + wt * recency + wi * importance
+            # Ties go to the newer memory (a tiny position bonus far below any real difference).
+            ranked = total + np.arange(n) * (1e-9 / n)
+            if n > k:
+                top = np.argpartition(-ranked, k - 1)[:k]
+                top = top[np.argsort(-ranked[top], kind="stable")]
+            else:
+                top = np.argsort(-ranked, kind="stable")
+            hits = [Hit(pair.memories[i], float(total[i]), float(relevance[i]),
+                        float(recency[i]), float(importance[i])) for i in top.tolist()]
+            for i in top.tolist():              # touch: in the cache now, in the store soon
+                pair.accessed.view[i] = max(pair.accessed.view[i], now)
+                pair.memories[i] = pair.memories[i]._replace(
+                    accessed_ms=max(pair.memories[i].accessed_ms, now))
+        self._touch(agent, user_id, [h.memory.id for h in hits], now)
+        return hits
+
+    def _touch(self, agent: str, user_id: int, ids: list[int], ts: int) -> None:
+        task = asyncio.ensure_future(self._touch_now(agent, user_id, ids, ts))
+        self._touches.add(task)
+        task.add_done_callback(self._touches.discard)
+
+    async def _touch_now(self, agent: str, user_id: int, ids: list[int], ts: int) -> None:
+        try:
+            await self.store.call("touch_memories", agent, user_id, ids, ts)
+        except Exception:               # noqa: BLE001 - an access time is not worth a crash
+            log.warning("event=touch_failed agent=%s user=%s", agent, user_id, exc_info=True)
+
+    async def flush(self) -> None:
+        """Wait until the access times of every recall so far are written."""
+        while self._touches:
+            await asyncio.gather(*list(self._touches), return_exceptions=True)
+
+    # -- summarisation -------------------------------------------------------------------------
+
+    async def maybe_summarise(self, agent: str, user_id: int, threshold: int = 200,
+                              keep_recent: int = 50, ts: int | None = None) -> list[Memory]:
+        """If the pair has more than `threshold` live memories, collapse all but the
+        `keep_recent` newest (and the important non-summary ones) into summaries, in the
+        writer thread and in one transaction. Returns the summaries written (maybe none)."""
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+            raise StoreError("bad_request", "threshold must be a positive integer")
+        if isinstance(keep_recent, bool) or not isinstance(keep_recent, int) or keep_recent < 0:
+            raise StoreError("bad_request", "keep_recent must be a non-negative integer")
+        key = (agent, user_id)
+        async with self._lock(key):
+            live = await self.count(agent, user_id)
+            if live <= threshold or live < self._quiet.get(key, 0) + self.summary_chunk:
+                return []       # short enough, or nothing was collapsible a few rows ago
+            job = partial(summarise_pair, agent=agent, user_id=user_id, threshold=threshold,
+                          keep_recent=keep_recent, keep_importance=self.keep_importance,
+                          chunk=self.summary_chunk, chars=self.summary_chars,
+                          ts=self.clock() if ts is None else ts)
+            made = await self.store.run(job)
+            if made:
+                self.invalidate(agent, user_id)
+                self._quiet.pop(key, None)
+            else:               # mostly important facts: retry once a chunk more has arrived
+                self._quiet[key] = live
+                while len(self._quiet) > 4 * self.cache_pairs:
+                    self._quiet.pop(next(iter(self._quiet)))
+        if made:
+            log.info("event=memories_summarised agent=%s user=%s summaries=%d", agent, user_id, len(made))
+        return made
+
+
+def summarise_pair(store: Store, *, agent: str, user_id: int, threshold: int, keep_recent: int,
+                   keep_importance: float, chunk: int, chars: int, ts: int) -> list[Memory]:
+    """Writer-thread job: collapse the pair's old, unimportant memories into summaries."""
+    live = store.memories(agent, user_id)
+    if len(live) <= threshold:
+        return []
+    recent = {m.id for m in [m for m in live if m.kind != "summary"][-keep_recent:]} if keep_recent else set()
+    old = [m for m in live if m.id not in recent
+           and not (m.kind != "summary" and m.importance >= keep_importance)]
+    if len(old) < 2:
+        return []
+    groups = [old[i:i + chunk] for i in range(0, len(old), chunk)]
+    if len(groups) > 1 and len(groups[-1]) < 2:
+        groups[-2].extend(groups.pop())
+    return [store.summarise_memories(agent, user_id, keep_recent, extract_summary(g, chars),
+                                     [m.id for m in g], ts=ts) for g in groups]
+
+
+def extract_summary(memories: list[Memory], chars: int = SUMMARY_CHARS) -> str:
+    """The most important sentences of `memories` (ties: newer), in their original order,
+    joined, at most `chars` characters. Duplicate sentences count once."""
+    sentences: list[tuple[float, int, int, str]] = []      # (importance, memory order, n, text)
+    seen: set[str] = set()
+    for order, m in enumerate(memories):
+        for n, s in enumerate(_SENTENCE.split(m.text.strip())):
+            s = " ".join(s.split())
+            norm = s.lower().rstrip(".!?")
+            if not s or norm in seen:
+                continue
+            seen.add(norm)
+            sentences.append((m.importance, order, n, s if s[-1] in ".!?" else s + "."))
+    chosen: list[tuple[float, int, int, str]] = []
+    used = 0
+    for item in sorted(sentences, key=lambda t: (-t[0], -t[1], t[2])):
+        cost = len(item[3]) + (1 if chosen else 0)
+        if used + cost <= chars:
+            chosen.append(item)
+            used += cost
+        elif not chosen:                        # one long sentence: keep its start
+            chosen.append((*item[:3], item[3][:chars - 1].rstrip() + "…"))
+            break
+    chosen.sort(key=lambda t: (t[1], t[2]))
+    return " ".join(t[3] for t in chosen) or "(nothing notable)"
+
+
+# -- public knowledge --------------------------------------------------------------------------
+
+class KnowledgeHit(NamedTuple):
+    text: str
+    tags: tuple[str, ...]
+    score: float            # relevance 0..1 within this search
+
+
+class Knowledge:
+    """Public facts (persona, menu, world), shared by every conversation, never per user.
+
+    Kept in memory and apart from the private memory streams; searched with the same
+    lexical relevance (tags are searchable words too)."""
+
+    def __init__(self, entries: Iterable[tuple[str, Iterable[str]]] = ()) -> None:
+        self._entries: list[tuple[str, tuple[str, ...]]] = []
+        self._index = LexicalIndex()
+        for text, tags in entries:
+            self.add(text, tags)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, text: str, tags: Iterable[str] = ()) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("knowledge text must be a non-empty string")
+        tags = tuple(tags)
+        self._entries.append((text, tags))
+        self._index.add(" ".join((text, *tags)))
+
+    def search(self, query: str, k: int = 5, *, tags: Iterable[str] | None = None) -> list[KnowledgeHit]:
+        """Up to k entries sharing words with the query, best first (ties: added first);
+        with `tags`, only entries carrying at least one of them."""
+        if k < 1 or not self._entries:
+            return []
+        scores = self._index.scores(query)
+        want = None if tags is None else set(tags)
+        order = np.argsort(-scores, kind="stable")
+        out = []
+        for i in order.tolist():
+            if scores[i] <= 0 or len(out) == k:
+                break
+            text, etags = self._entries[i]
+            if want is None or want.intersection(etags):
+                out.append(KnowledgeHit(text, etags, float(scores[i])))
+        return out
+
+
+# -- benchmark -------------------------------------------------------------------------------
+
+BENCH_AGENT = "bench-barista"
+_B_NAMES = "latte cappuccino espresso mocha americano tea chai matcha cocoa cortado".split()
+_B_OPTS = "oat soy almond skim whole decaf extra-shot vanilla caramel cinnamon iced hot".split()
+_B_TOPICS = ("talked about {t} and the weather", "mentioned a trip to {t}", "works as a {t}",
+             "has a dog called {t}", "was reading a book about {t}", "complained the {t} was cold")
+_B_WORDS = ("lisbon tokyo nurse teacher rex biscuit history gardening physics jazz football "
+            "painting chess hiking baking music films").split()
+_B_QUERIES = ("what does she usually drink", "oat latte with vanilla", "any pets",
+              "trip to tokyo", "her job", "decaf", "cold cappuccino complaint", "books she reads",
+              "chess", "iced matcha with almond milk")
+
+
+def _bench_text(rng) -> str:
+    if rng.random() < 0.5:
+        return (f"Ordered a {rng.choice(_B_OPTS)} {rng.choice(_B_NAMES)} with "
+                f"{rng.choice(_B_OPTS)} and said it was {rng.choice(('great', 'fine', 'too sweet'))}.")
+    return "The customer " + rng.choice(_B_TOPICS).format(t=rng.choice(_B_WORDS)) + "."
+
+
+async def bench_retrieval(tmp_dir: str | Path, n: int = 10_000, *, repeats: int = 30) -> float:
+    """Median wall milliseconds of `MemoryBank.recall` (k=5, warm cache) over n memories of
+    one (agent, user) pair, in a fresh SQLite file under tmp_dir. Key: retrieval_ms_10k."""
+    import random
+    path = Path(tmp_dir) / "agents-bench.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    astore = AsyncStore.open(str(path), synchronous="NORMAL")
+    try:
+        uid, _ = astore.store.create_user("bench customer", "bot")
+        rng = random.Random(4)
+        base = store_now_ms() - n * 60_000
+        rows = [(_bench_text(rng), round(rng.random(), 3)) for _ in range(n)]
+        await astore.run(lambda s: [s.add_memory(BENCH_AGENT, uid, t, imp, ts=base + i * 60_000)
+                                    for i, (t, imp) in enumerate(rows)])
+        bank = MemoryBank(astore)
+        t0 = time.perf_counter()
+        await bank.recall(BENCH_AGENT, uid, "first visit", k=5)      # loads and indexes the pair
+        log.info("event=bench_cold_recall n=%d ms=%.1f", n, (time.perf_counter() - t0) * 1000)
+        times = []
+        for i in range(repeats):
+            q = _B_QUERIES[i % len(_B_QUERIES)]
+            t0 = time.perf_counter()
+            hits = await bank.recall(BENCH_AGENT, uid, q, k=5)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert len(hits) == 5
+        await bank.flush()
+        return statistics.median(times)
+    finally:
+        await astore.close()
