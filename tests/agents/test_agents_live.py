@@ -78,6 +78,8 @@ async def test_guide_gives_directions_from_world_data_then_walks_there(tmp_path)
             await alice.say("yes please")
             reply = await alice.wait_for(final_from("Mira"), timeout=10)
             assert "Garden" in reply["text"] and "Follow" in reply["text"]
+            await alice.wait_for(lambda m: m.get("t") == "emote" and m.get("e") == guide.entity
+                                 and m.get("emote") == "nod", timeout=5)
             # The guide walks around the hedges, Alice follows, and it says where they arrived.
             tail = asyncio.create_task(follow(alice, guide.entity))
             arrived = await alice.wait_for(lambda m: final_from("Mira")(m) and "Here we are" in m["text"],

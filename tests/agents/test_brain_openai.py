@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -32,20 +31,22 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server():
+def llama_server(tmp_path_factory):
     """``python -m llama_cpp.server`` on a free port; yields its /v1 base URL."""
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024",
-           "--model_alias", "smollm2"]
-    log = open(os.devnull, "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+           "--n_threads", "1", "--n_threads_batch", "1", "--model_alias", "smollm2"]
+    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}")
+                tail = log_path.read_text(errors="replace")[-2000:]
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{tail}")
             try:
                 with urllib.request.urlopen(base + "/models", timeout=2) as r:
                     if r.status == 200 and json.load(r).get("data"):
@@ -63,7 +64,6 @@ def llama_server():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-        log.close()
 
 
 def test_openai_streams_from_llama_server(llama_server):

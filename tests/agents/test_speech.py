@@ -6,12 +6,20 @@ import asyncio
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import aio
 from world.agents.brain import BrainError, LocalBrain, ScriptedBrain
 from world.agents.speech import (
-    MAX_CHARS, Voice, acceptable, build_messages, clean, has_fact, phrase, quote_data,
+    MAX_CHARS,
+    Voice,
+    acceptable,
+    build_messages,
+    clean,
+    has_fact,
+    phrase,
+    quote_data,
 )
 
 BARISTA = Voice("Mo", "the barista of the Plaza Cafe", "warmly and briefly")

