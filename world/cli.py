@@ -51,6 +51,12 @@ def _bots(args: argparse.Namespace) -> int:
     return load.run(args) or 0
 
 
+def _client(args: argparse.Namespace) -> int:
+    from client.app import cli
+
+    return cli.run(args) or 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import importlib
 
@@ -86,10 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_arguments(b)
     b.set_defaults(func=_bots)
 
+    c = sub.add_parser("client", help="the 3D client (desktop, VR, or offscreen for screenshots)")
+    from client.app import cli as client_cli
+    client_cli.add_arguments(c)
+    c.set_defaults(func=_client)
+
     bench = sub.add_parser("bench", help="benchmarks: print a table and ratios against baselines")
     kinds = bench.add_subparsers(dest="bench", required=True)
     from world.bench import sim
     sim.add_arguments(kinds.add_parser("sim", help="simulation tick and neighbour search vs cKDTree"))
+    from world.bench import client as client_bench
+    client_bench.add_arguments(kinds.add_parser("client", help="client update cost and offscreen frame time"))
     bench.set_defaults(func=_bench)
     return p
 
