@@ -84,7 +84,8 @@ class ChatModel:
         return self.active
 
     def lines(self, key: str | None = None) -> list[Line]:
-        return list(self.tabs[key or self.active].lines)
+        tab = self.tabs.get(key or self.active)
+        return list(tab.lines) if tab is not None else []
 
     def texts(self, key: str | None = None) -> list[str]:
         return [line.text for line in self.lines(key)]
@@ -98,7 +99,9 @@ class ChatModel:
         """A server `chat` map; returns the line shown (None for a duplicate)."""
         ch = str(msg["ch"])
         sender = int(msg.get("from") or 0)
-        text = str(msg.get("text", ""))
+        text = msg["text"]
+        if not isinstance(text, str):
+            raise ValueError("chat.text is not a string")
         name = str(msg.get("name", "?"))
         if sender:
             self.names[sender] = name

@@ -102,11 +102,10 @@ class Predictor:
         self.last_correction = err
         if err > 0.01:
             self.corrections += 1
-        if err > SNAP_M:
-            self.offset_x = self.offset_y = 0.0
-        else:
-            self.offset_x += dx
-            self.offset_y += dy
+        self.offset_x += dx
+        self.offset_y += dy
+        if math.hypot(self.offset_x, self.offset_y) > SNAP_M:
+            self.offset_x = self.offset_y = 0.0     # too far to slide: show the truth at once
         self.x, self.y = px, py
         return err
 
