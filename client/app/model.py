@@ -23,7 +23,7 @@ from client.app.chat import ChatModel
 from client.app.interp import Interpolator, ServerClock
 from client.app.predict import Intent, Predictor, solid_boxes
 from world.protocol.records import (
-    BODY_DTYPE, FLAG_VR, FLAGS_SHIFT, POS_SCALE, POSE_DTYPE, UNTRACKED_Z, decode_quat,
+    BODY_DTYPE, POS_SCALE, POSE_DTYPE, UNTRACKED_Z, decode_quat,
 )
 
 log = logging.getLogger("agora.client")
@@ -48,7 +48,6 @@ class Entity:
     name: str = ""
     user: int = 0
     client: str = ""
-    flags: int = 0
     emote: str | None = None
     emote_until: float = 0.0
     pose: dict[str, Any] | None = None   # head/lh/rh: (pos (3,), quat (4,) xyzw) or None if untracked
@@ -56,7 +55,7 @@ class Entity:
 
     @property
     def vr(self) -> bool:
-        return bool(self.flags & FLAG_VR) or self.pose is not None
+        return self.client == "vr" or self.pose is not None
 
 
 class ClientModel:
@@ -86,6 +85,8 @@ class ClientModel:
         self.last_ack: int | None = None
         self.companion: int | None = None
         self.welcomes = 0
+        self.dirty: set[int] = set()            # entities whose metadata, emote or pose changed
+        self.entity_set_version = 0             # bumped when entities enter or leave
         self.predict_boxes = True               # tests may predict without the world's boxes
         self._rids = itertools.count(1_000_000)
         self._summons: set[int] = set()
@@ -133,6 +134,7 @@ class ClientModel:
         self.tick_hz = tick_hz
         self.predictor = predictor
         self.entities.clear()                 # the server re-announces everyone in view
+        self.entity_set_version += 1
         self.interp = Interpolator(tick_hz)
         self.clock = ServerClock(tick_hz)
         self.chat.me = int(msg["user"])
@@ -163,13 +165,7 @@ class ClientModel:
                                      own["y"] / POS_SCALE)
         others = bodies[1:]
         if len(others):
-            self.interp.push(tick, others)
-            flags = (others["yawf"] >> FLAGS_SHIFT).tolist()
-            ents = self.entities
-            for i, f in zip(others["id"].tolist(), flags):
-                e = ents.get(i)
-                if e is not None:
-                    e.flags = f
+            self.interp.push(tick, others)      # keeps each entity's flags too (see flags())
         if p:
             self._apply_poses(np.frombuffer(p, POSE_DTYPE))
 
@@ -188,6 +184,7 @@ class ClientModel:
                 pos = np.array([rec[part + "x"], rec[part + "y"], z], np.float64) / POS_SCALE
                 pose[key] = (pos, quats[part][k])
             e.pose = pose
+            self.dirty.add(e.id)
 
     def _on_enter(self, msg: dict[str, Any]) -> None:
         for m in msg["e"]:
@@ -196,22 +193,30 @@ class ClientModel:
             if e is None:
                 e = self.entities[i] = Entity(i)
                 self.interp.add(i)
+                self.entity_set_version += 1
             e.kind = str(m.get("kind") or "avatar")
             e.name = str(m.get("name") or "")
             e.user = int(m.get("user") or 0)
             e.client = str(m.get("client") or "")
             e.meta = m
+            self.dirty.add(i)
             if e.user:
                 self.chat.names[e.user] = e.name
 
     def _on_leave(self, msg: dict[str, Any]) -> None:
         for i in msg["e"]:
+            self.entity_set_version += 1
             self.entities.pop(int(i), None)
             self.interp.remove(int(i))
             self.chat.bubbles.pop(int(i), None)
 
     def _on_chat(self, msg: dict[str, Any]) -> None:
         self.chat.on_chat(msg, self.now())
+
+    def flags(self, entity: int) -> int:
+        """The flags of an entity's newest record (records.FLAG_*)."""
+        row = self.interp.slot.get(entity)
+        return 0 if row is None else int(self.interp.flags[row])
 
     def _on_ack(self, msg: dict[str, Any]) -> None:
         self.chat.on_ack(msg)
@@ -242,6 +247,7 @@ class ClientModel:
         e = self.entities.get(i)
         if e is not None:
             e.emote, e.emote_until = str(msg["emote"]), self.now() + EMOTE_S
+            self.dirty.add(i)
         elif i == self.me:
             self.own_emote = (str(msg["emote"]), self.now() + EMOTE_S)
 

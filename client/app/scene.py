@@ -12,6 +12,7 @@ counter-clockwise), so yaw maps to H in degrees without conversion.
 from __future__ import annotations
 
 import colorsys
+import gc
 import math
 from importlib import resources
 from pathlib import Path
@@ -152,6 +153,7 @@ class AvatarView:
         self.emote_np = billboard(self.root, self.emote_text, EMOTE_Z, 0.25)
         self.emote_np.hide()
         self.vr_nodes: dict[str, NodePath] = {}
+        self.meta: dict[str, Any] | None = None
         self._bubble = ""
         self._emote: str | None = None
         self._pose_id: int | None = None
@@ -159,6 +161,7 @@ class AvatarView:
         self.set_meta(entity)
 
     def set_meta(self, entity: Entity) -> None:
+        self.meta = entity.meta
         kind = "agent" if entity.kind == "agent" else "avatar"
         if kind != self.kind:
             if self.body is not None:
@@ -238,6 +241,9 @@ class SceneView:
         self.third_person = third_person
         self.pitch = 0.0
         self._welcome_seen = 0
+        self._bubbled: set[int] = set()
+        self._entity_set_version = -1
+        self._emoting: set[int] = set()
         self.visible = 0
         lens = base.camLens
         lens.setFov(FOV)
@@ -258,6 +264,9 @@ class SceneView:
         me = Entity(m.me, "avatar", m.name, int(m.welcome.get("user", m.me)), "desktop")
         self.own = AvatarView(self.root, me, self.models, own=True)
         self._welcome_seen = m.welcomes
+        # Long-lived scene objects need no more cyclic-GC scans: keeps frame-time spikes down.
+        gc.collect()
+        gc.freeze()
 
     def update(self, now: float, frame_dt: float) -> None:
         m = self.model
@@ -268,12 +277,14 @@ class SceneView:
         views = self.views
         ents = m.entities
         # Views follow the model's entity set.
-        if len(views) != len(ents) or any(i not in views for i in ents):
+        if m.entity_set_version != self._entity_set_version:
+            self._entity_set_version = m.entity_set_version
             for i in [i for i in views if i not in ents]:
                 views.pop(i).destroy()
             for i, e in ents.items():
                 if i not in views:
                     views[i] = AvatarView(self.root, e, self.models)
+                    m.dirty.add(i)
         sample = m.sample(now)
         visible = 0
         if sample is not None:
@@ -306,27 +317,41 @@ class SceneView:
         return count
 
     def _decorate(self, now: float) -> None:
-        """Bubbles, emotes, metadata and poses: cheap checks, node changes only when they differ."""
+        """Bubbles, emotes, metadata and poses: only entities that changed, or show something."""
         m = self.model
-        bubbles = m.chat.bubbles
-        if bubbles:
-            m.chat.expire_bubbles(now)
-        for i, v in self.views.items():
-            e = m.entities[i]
-            if e.meta is not getattr(v, "_meta", None):
-                v.set_meta(e)
-                v._meta = e.meta  # type: ignore[attr-defined]
-            b = bubbles.get(i)
-            if b is not None or v._bubble:
+        chat = m.chat
+        if chat.bubbles:
+            chat.expire_bubbles(now)
+        views = self.views
+        for i in list(chat.bubbles) + list(self._bubbled):
+            v = views.get(i)
+            if v is not None:
+                b = chat.bubbles.get(i)
                 v.set_bubble(b.text if b else "", bool(b and b.partial))
-            if e.emote is not None or v._emote is not None:
-                if e.emote is not None and e.emote_until < now:
-                    e.emote = None
-                v.set_emote(e.emote)
-            if e.pose is not None or v.vr_nodes:
+        self._bubbled = {i for i in chat.bubbles if i in views}
+        for i in list(self._emoting):
+            e = m.entities.get(i)
+            v = views.get(i)
+            if e is None or v is None:
+                self._emoting.discard(i)
+            elif e.emote_until < now:
+                e.emote = None
+                v.set_emote(None)
+                self._emoting.discard(i)
+        if m.dirty:
+            for i in m.dirty:
+                e = m.entities.get(i)
+                v = views.get(i)
+                if e is None or v is None:
+                    continue
+                if e.meta is not v.meta:
+                    v.set_meta(e)
+                if e.emote is not None and e.emote_until >= now:
+                    v.set_emote(e.emote)
+                    self._emoting.add(i)
                 v.set_pose(e.pose)
+            m.dirty.clear()
         if self.own is not None:
-            b = bubbles.get(m.me)
             own_emote = m.own_emote
             self.own.set_emote(own_emote[0] if own_emote and own_emote[1] >= now else None)
 
