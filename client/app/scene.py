@@ -25,9 +25,9 @@ from panda3d.core import (
 from client.app.model import ClientModel, Entity
 
 EYE_HEIGHT = 1.6          # first-person camera height (m)
-THIRD_BACK = 5.0          # third-person camera distance behind the avatar (m)
-THIRD_UP = 2.9
-THIRD_AHEAD = 4.0         # the third-person camera looks at a point this far ahead, chest high
+THIRD_BACK = 5.5          # third-person camera distance behind the avatar (m)
+THIRD_UP = 3.1
+THIRD_AHEAD = 6.0         # the third-person camera looks at a point this far ahead, chest high
 PLATE_Z = 2.15            # name plate height over the avatar root
 BUBBLE_Z = 2.55
 EMOTE_Z = 2.95
