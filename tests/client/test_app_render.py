@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from panda3d.core import PNMImage, Point2, Point3
 
 from client.app.cli import configure_panda
 from client.app.model import ClientModel, Status
 from client.app.net import NetThread
-from client.app.pose import RecordedPoseSource
+from client.app.pose import RecordedPoseSource, VRFrame
 from client.bot import Bot
 from tests.client.harness import FACING, ServerThread, pump
 from world.protocol.records import FLAG_VR
@@ -91,6 +93,14 @@ def test_bot_in_front_of_the_camera_shows_avatar_pixels_there_and_background_els
         app.step()
         assert app.scene.views[bob.entity].bubble_text.getText() == "Hel ..."
 
+        # Enter, a line, Enter: Bob hears it.
+        app.hud.open_entry()
+        app.hud.entry.set("hi Bob")
+        app.hud.entry.commandFunc(None)
+        assert not app.hud.typing
+        app.step()
+        facing.call(bob.expect("chat", text="hi Bob"))
+
         facing.call(bob.close())
         pump(app.step, lambda: app.scene.visible == 0, what="Bob gone")
         without = screenshot(base)
@@ -148,6 +158,18 @@ def test_vr_path_sends_poses_others_see_and_renders_both_eyes(base, facing):
         diff = sum(differs(rgb(eyes[0], x, y), rgb(eyes[1], x, y), 0.05)
                    for x in range(0, eyes[0].getXSize(), 4) for y in range(0, eyes[0].getYSize(), 4))
         assert diff > 0, "left and right eye images are identical"
+
+        # The right thumbstick snap-turns 30 degrees; the left one walks.
+        head = source.frames[0].head
+        yaw0 = app.yaw
+        source.frames, source.index = [VRFrame(head, turn=1)] + [VRFrame(head)] * 3, 0
+        for _ in range(4):
+            app.step()
+        assert abs((yaw0 - app.yaw) - math.radians(30)) < 1e-9
+        x0, y0 = app.model.predictor.x, app.model.predictor.y
+        source.frames, source.index = [VRFrame(head, stick=(0.0, 1.0))], 0
+        pump(app.step, lambda: math.hypot(app.model.predictor.x - x0, app.model.predictor.y - y0) > 0.5,
+             what="thumbstick walk")
         facing.call(bob.close())
     finally:
         stop_client(app)
