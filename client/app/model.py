@@ -324,7 +324,7 @@ class ClientModel:
         if self.predictor is None:
             return None
         x, y = self.predictor.shown(frame_dt)
-        return x, y, self.predictor.yaw
+        return float(x), float(y), float(self.predictor.yaw)
 
     def people_list(self) -> list[dict[str, Any]]:
         return sorted(self.people.values(), key=lambda u: (str(u.get("name", "")).lower(), u.get("user", 0)))

@@ -148,7 +148,7 @@ class NetThread:
                 return
             attempt = 0 if self._was_online else attempt + 1
             wait = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)] * random.uniform(0.8, 1.2)
-            self._status("reconnecting", f"retry in {wait:.1f}s")
+            self._status("connecting" if self.connects == 0 else "reconnecting", f"retry in {wait:.1f}s")
             try:
                 await asyncio.wait_for(self._stopped(), wait)
             except TimeoutError:

@@ -173,3 +173,52 @@ def test_vr_path_sends_poses_others_see_and_renders_both_eyes(base, facing):
         facing.call(bob.close())
     finally:
         stop_client(app)
+
+
+def test_agents_people_and_vr_poses_are_drawn_differently(base):
+    """Fed straight into the model (no server): an agent, a person, and a person in VR."""
+    import numpy as np
+
+    from client.app.app import ClientApp
+    from world.protocol.records import BODY_DTYPE, POSE_DTYPE, UNTRACKED_Z, encode_quat
+
+    class Offline:
+        def drain(self):
+            return []
+
+        def send(self, msg):
+            pass
+
+        def stop(self):
+            pass
+
+    model = ClientModel("Ada")
+    app = ClientApp(base, Offline(), model, keyboard=False)
+    try:
+        space = {"id": "w#1", "bounds": [-10.0, -10.0, 10.0, 10.0], "boxes": [], "places": []}
+        model.handle({"t": "welcome", "you": 1, "user": 1, "token": "t", "tick_hz": 30, "space": space,
+                      "pos": [0.0, 0.0, 0.0], "yaw": 0.0, "limits": {}})
+        model.handle({"t": "enter", "e": [{"id": 2, "kind": "agent", "name": "Iris", "user": 2, "client": "bot"},
+                                          {"id": 3, "kind": "avatar", "name": "Bob", "user": 3, "client": "desktop"},
+                                          {"id": 4, "kind": "avatar", "name": "Vi", "user": 4, "client": "vr"}]})
+        b = np.zeros(4, BODY_DTYPE)
+        b["id"] = [1, 2, 3, 4]
+        b["x"] = [0, -2000, 0, 2000]
+        b["y"] = [0, 5000, 5000, 5000]
+        p = np.zeros(1, POSE_DTYPE)
+        p["id"], p["hx"], p["hy"], p["hz"] = 4, 0, 50, 1650
+        p["hq"] = encode_quat(np.array([0.0, 0.0, 0.0, 1.0]))
+        p["rx"], p["ry"], p["rz"], p["rq"] = 300, 250, 1400, p["hq"]
+        p["lz"], p["lq"] = UNTRACKED_Z, p["hq"]
+        model.handle({"t": "snap", "tick": 1, "ack": None, "b": b.tobytes(), "p": p.tobytes()})
+        for _ in range(3):
+            app.step()
+        views = app.scene.views
+        assert views[2].kind == "agent" and "[AI]" in views[2].plate_text.getText()
+        assert views[3].kind == "avatar" and views[3].plate_text.getText() == "Bob"
+        assert not views[3].vr_nodes
+        head, lh, rh = (views[4].vr_nodes[k] for k in ("head", "lh", "rh"))
+        assert abs(head.getZ() - 1.65) < 1e-3 and abs(rh.getX() - 0.3) < 1e-3
+        assert not head.isHidden() and not rh.isHidden() and lh.isHidden()     # the left hand is untracked
+    finally:
+        app.destroy()
