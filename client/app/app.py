@@ -121,7 +121,7 @@ class ClientApp:
         return run
 
     def _enter(self) -> None:
-        if not self.hud.typing:
+        if not self.hud.typing and self.hud.closed_at_frame != self.base.clock.getFrameCount():
             self.hud.open_entry()
 
     def _escape(self) -> None:

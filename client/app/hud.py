@@ -38,6 +38,7 @@ class Hud:
                                  scale=0.035, fg=(1, 1, 1, 0.8), shadow=(0, 0, 0, 1))
         self.entry: DirectEntry | None = None
         self.show_people = True
+        self.closed_at_frame = -1       # the Enter that sends a line must not reopen the entry
         self._cache: dict[str, str] = {}
 
     @property
@@ -60,6 +61,7 @@ class Hud:
     def close_entry(self) -> None:
         if self.entry is not None:
             entry, self.entry = self.entry, None
+            self.closed_at_frame = self.base.clock.getFrameCount()
             entry.destroy()
 
     def _set(self, widget: OnscreenText, key: str, text: str) -> None:

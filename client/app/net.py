@@ -188,6 +188,7 @@ class NetThread:
                 sender.cancel()
                 self._online = False
                 self._ws = None
+                self._keep_reliable()
             code = ws.close_code
             reason = ws.close_reason or ""
             log.info("connection closed code=%s reason=%s", code, reason)
@@ -209,6 +210,14 @@ class NetThread:
         for m in unsent:
             self._out.put_nowait(m)   # type: ignore[union-attr]
         self._status("online", "resumed" if msg.get("resumed") else "")
+
+    def _keep_reliable(self) -> None:
+        """After a drop: keep queued requests for the next session, forget stale moves/poses."""
+        out = self._out
+        while out is not None and not out.empty():
+            msg = out.get_nowait()
+            if msg.get("t") not in LOSSY and msg.get("t") != "__stop__" and len(self._unsent) < UNSENT_CAP:
+                self._unsent.append(msg)
 
     async def _pump_out(self, ws: Any) -> None:
         out = self._out
