@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 DEFAULT_URL = "ws://127.0.0.1:8765"
+PIPES = ("tinydisplay", "headlessgl")
 OFFSCREEN_TIMEOUT_S = 60.0
 
 
@@ -27,7 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='with --vr: replay recorded head/hand poses from a JSON file ("idle": built-in)')
     p.add_argument("--first-person", action="store_true", help="start in first person (V toggles)")
     p.add_argument("--size", default="1280x720", help="window size WxH (default 1280x720)")
-    p.add_argument("--offscreen", action="store_true", help="render without a window (p3tinydisplay)")
+    p.add_argument("--offscreen", action="store_true", help="render without a window")
+    p.add_argument("--pipe", choices=PIPES, default="tinydisplay",
+                   help="offscreen renderer: tinydisplay (software, default) or headlessgl (EGL, GLSL shaders)")
     p.add_argument("--screenshot", default=None, metavar="FILE.png", help="with --offscreen: save a frame")
     p.add_argument("--frames", type=int, default=None,
                    help="with --offscreen: stop after K frames (default: when --wait-entities are in view)")
@@ -38,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="WARNING")
 
 
-def configure_panda(offscreen: bool, size: tuple[int, int], title: str) -> None:
+def configure_panda(offscreen: bool, size: tuple[int, int], title: str, pipe: str = "tinydisplay") -> None:
     """PRC settings; must run before ShowBase is created."""
     from panda3d.core import loadPrcFileData
 
@@ -46,7 +49,9 @@ def configure_panda(offscreen: bool, size: tuple[int, int], title: str) -> None:
              "notify-level-device fatal", "notify-level-x11display fatal", "sync-video false",
              "framebuffer-srgb false"]
     if offscreen:
-        lines += ["load-display p3tinydisplay", "window-type offscreen", "notify-level-display fatal"]
+        if pipe == "headlessgl":
+            os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+        lines += [f"load-display p3{pipe}", "window-type offscreen", "notify-level-display fatal"]
     loadPrcFileData("agora-client", "\n".join(lines))
 
 
@@ -73,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print("agora client: --screenshot/--frames/--wait-entities need --offscreen", file=sys.stderr)
         return 2
     size = parse_size(args.size)
-    configure_panda(args.offscreen, size, f"Agora - {args.name}")
+    configure_panda(args.offscreen, size, f"Agora - {args.name}", args.pipe)
 
     from direct.showbase.ShowBase import ShowBase
 
