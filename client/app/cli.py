@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", default="1280x720", help="window size WxH (default 1280x720)")
     p.add_argument("--offscreen", action="store_true", help="render without a window")
     p.add_argument("--pipe", choices=PIPES, default="tinydisplay",
-                   help="offscreen renderer: tinydisplay (software, default) or headlessgl (EGL, GLSL shaders)")
+                   help="offscreen renderer: tinydisplay (software, default) or headlessgl (EGL; experimental: "
+                        "text and material colours do not match tinydisplay yet)")
     p.add_argument("--screenshot", default=None, metavar="FILE.png", help="with --offscreen: save a frame")
     p.add_argument("--frames", type=int, default=None,
                    help="with --offscreen: stop after K frames (default: when --wait-entities are in view)")
