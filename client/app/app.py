@@ -104,7 +104,7 @@ class ClientApp:
     def _bind_keys(self) -> None:
         b = self.base
         b.accept("enter", self._enter)
-        b.accept("tab", lambda: None if self.hud.typing else self.model.chat.cycle())
+        b.accept("tab", self._unless_typing(self.next_tab))
         b.accept("v", self._unless_typing(self.toggle_camera))
         b.accept("c", self._unless_typing(self.model.summon))
         b.accept("p", self._unless_typing(self._toggle_people))
@@ -119,6 +119,16 @@ class ClientApp:
             if not self.hud.typing:
                 fn()
         return run
+
+    def next_tab(self) -> None:
+        """Show the next chat tab; a DM or group tab fetches its history the first time."""
+        key = self.model.chat.cycle()
+        tab = self.model.chat.tabs[key]
+        if tab.history_cursor is None and tab.history_more:
+            msg = self.model.chat.history_request(key)
+            if msg is not None:
+                tab.history_more = False        # one page on open; older pages on request
+                self.model.request("history", **{k: v for k, v in msg.items() if k != "t"})
 
     def _enter(self) -> None:
         if not self.hud.typing and self.hud.closed_at_frame != self.base.clock.getFrameCount():

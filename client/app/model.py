@@ -292,7 +292,7 @@ class ClientModel:
         self.chat.active = key
         msg = self.chat.history_request(key)
         if msg is not None:
-            self.outbox.append(msg)
+            self.request("history", **{k: v for k, v in msg.items() if k != "t"})
         return key
 
     def emote(self, name: str) -> None:

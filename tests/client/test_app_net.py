@@ -94,6 +94,13 @@ def test_bot_chat_appears_in_the_chat_model_and_over_its_head(facing):
         got = facing.call(bob.expect("chat", text="hi Bob"))
         assert got["ch"] == "dm"
         d.until(lambda: d.model.chat.lines(f"dm:{bob.user}")[-1].id is not None, "ack")
+        # Opening the tab fetches its history: merged with what is shown, no duplicates.
+        facing.call(bob.dm(d.model.me, "while you were typing"))
+        d.model.open_dm(bob.user)
+        d.until(lambda: d.model.chat.tabs[f"dm:{bob.user}"].history_cursor is not None, "history page")
+        d.until(lambda: "while you were typing" in d.model.chat.texts(f"dm:{bob.user}"), "second DM")
+        texts = d.model.chat.texts(f"dm:{bob.user}")
+        assert texts.count("psst") == 1 and texts.count("hi Bob") == 1
         facing.call(bob.close())
     finally:
         d.close()
