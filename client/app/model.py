@@ -14,8 +14,9 @@ import itertools
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,11 @@ from client.app.chat import ChatModel
 from client.app.interp import Interpolator, ServerClock
 from client.app.predict import Intent, Predictor, solid_boxes
 from world.protocol.records import (
-    BODY_DTYPE, POS_SCALE, POSE_DTYPE, UNTRACKED_Z, decode_quat,
+    BODY_DTYPE,
+    POS_SCALE,
+    POSE_DTYPE,
+    UNTRACKED_Z,
+    decode_quat,
 )
 
 log = logging.getLogger("agora.client")

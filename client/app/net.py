@@ -65,7 +65,7 @@ class NetThread:
         self._thread = threading.Thread(target=self._main, name="agora-net", daemon=True)
 
     # -- called from the render thread -----------------------------------------------------------
-    def start(self) -> "NetThread":
+    def start(self) -> NetThread:
         self._thread.start()
         self._ready.wait(5.0)
         return self

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, Sequence
+from typing import Any, NamedTuple, Protocol
 
 Transform = tuple[float, float, float, float, float, float, float]
 IDENTITY_Q = (0.0, 0.0, 0.0, 1.0)
@@ -74,7 +75,7 @@ class RecordedPoseSource:
         self.index = 0
 
     @classmethod
-    def load(cls, path: str | Path) -> "RecordedPoseSource":
+    def load(cls, path: str | Path) -> RecordedPoseSource:
         """JSON: a list of {"head": [7], "lh": [7]|null, "rh": [7]|null, "stick": [2], "turn": int}."""
         data = json.loads(Path(path).read_text())
         return cls([VRFrame(_transform(f["head"]), _transform(f.get("lh")), _transform(f.get("rh")),  # type: ignore[arg-type]
@@ -82,7 +83,7 @@ class RecordedPoseSource:
                     for f in data])
 
     @classmethod
-    def idle(cls, frames: int = 90) -> "RecordedPoseSource":
+    def idle(cls, frames: int = 90) -> RecordedPoseSource:
         """A standing user looking around and waving the right hand (a built-in recording)."""
         out = []
         for k in range(frames):

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from panda3d.core import (
-    AmbientLight, CardMaker, Point2, Point3, DirectionalLight, LQuaternionf, NodePath, TextNode, TransparencyAttrib,
+    AmbientLight,
+    CardMaker,
+    DirectionalLight,
+    LQuaternionf,
+    NodePath,
+    Point2,
+    Point3,
+    TextNode,
+    TransparencyAttrib,
 )
 
 from client.app.model import ClientModel, Entity

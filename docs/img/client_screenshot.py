@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from client.bot import Bot  # noqa: E402
+from client.bot import Bot
 
 URL = "ws://127.0.0.1:8822"
 

@@ -11,9 +11,10 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 from world.config import load_config
 from world.net.server import WorldServer
@@ -94,7 +95,7 @@ class ServerThread:
     def stop(self) -> None:
         self.call(self._stop())
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.thread.start()
         self.start()
         return self
