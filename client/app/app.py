@@ -78,7 +78,10 @@ class ClientApp:
         self.hud = Hud(base, model, self.submit)
         self.pose_source = pose_source
         self.stereo: StereoRig | None = None
-        self.head = self.scene.root.attachNewNode("vr-head")
+        # VR: the tracking space rides on the avatar (position and body yaw); the head and the
+        # eye cameras are its children, so tracked offsets are in the avatar's frame.
+        self.vr_origin = self.scene.root.attachNewNode("vr-origin")
+        self.head = self.vr_origin.attachNewNode("vr-head")
         self.intent = Intent()
         self.yaw: float | None = None           # own heading (rad); None until the welcome
         self.forced: Intent | None = None       # tests and bots drive the avatar through this
@@ -93,7 +96,7 @@ class ClientApp:
         self._welcomes = 0
         if pose_source is not None:
             if getattr(pose_source, "renders_eyes", False):
-                pose_source.attach(base, self.scene.root)      # type: ignore[attr-defined]
+                pose_source.attach(base, self.vr_origin)      # type: ignore[attr-defined]
             else:
                 self.stereo = StereoRig(base, self.head, pose_source.ipd)
         if keyboard:
@@ -238,9 +241,12 @@ class ClientApp:
                 self.net.send(msg)
             m.outbox.clear()
         self.scene.update(now, dt)
-        if vr is not None:
-            self.scene.place_camera(self.head, head=vr.head[:3], head_quat=_quat(vr.head))
-            self.scene.place_camera(self.base.camera, head=vr.head[:3], head_quat=_quat(vr.head))
+        own = m.own_position()
+        if vr is not None and own is not None:
+            self.vr_origin.setPosHpr(own[0], own[1], 0.0, math.degrees(own[2]), 0.0, 0.0)
+            self.head.setPos(vr.head[0], vr.head[1], vr.head[2])
+            self.head.setQuat(_quat(vr.head))
+            self.base.camera.setMat(self.head.getMat(self.base.render))     # the desktop mirror
         else:
             self.scene.place_camera(self.base.camera)
         self.hud.update()

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     net = NetThread(args.url, args.name, "vr" if args.vr else "desktop", token=args.token,
                     space=args.space).start()
     try:
-        app = ClientApp(base, net, model, third_person=not args.first_person, pose_source=pose_source,
+        app = ClientApp(base, net, model, third_person=not (args.first_person or args.vr), pose_source=pose_source,
                         keyboard=not args.offscreen)
     except VRUnavailable as exc:
         net.stop()

@@ -363,26 +363,13 @@ class SceneView:
             own_emote = m.own_emote
             self.own.set_emote(own_emote[0] if own_emote and own_emote[1] >= now else None)
 
-    def place_camera(self, camera: NodePath, head: tuple[float, float, float] | None = None,
-                     head_quat: Any = None) -> None:
-        """First- or third-person camera on the predicted own avatar (VR: at the headset)."""
+    def place_camera(self, camera: NodePath) -> None:
+        """First- or third-person camera on the predicted own avatar."""
         own = self.model.own_position()
         if own is None:
             return
-        x, y, yaw = float(own[0]), float(own[1]), float(own[2])
+        x, y, yaw = own
         h = math.degrees(yaw)
-        if head is not None:
-            # VR: the head offset is in the avatar's frame; rotate it by the body yaw.
-            c, s = math.cos(yaw), math.sin(yaw)
-            hx, hy, hz = head
-            camera.setPos(x + c * hx - s * hy, y + s * hx + c * hy, hz)
-            if head_quat is not None:
-                body = LQuaternionf()
-                body.setHpr((h, 0, 0))
-                camera.setQuat(head_quat * body)
-            else:
-                camera.setHpr(h, 0, 0)
-            return
         if self.third_person:
             fx, fy = -math.sin(yaw), math.cos(yaw)
             camera.setPos(x - fx * THIRD_BACK, y - fy * THIRD_BACK, THIRD_UP)
