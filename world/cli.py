@@ -64,6 +64,12 @@ def _eval(args: argparse.Namespace) -> int:
     return evaluate.run(args) or 0
 
 
+def _client(args: argparse.Namespace) -> int:
+    from client.app import cli
+
+    return cli.run(args) or 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import importlib
 
@@ -118,12 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--detail", default=None, metavar="FILE.json", help="write every probe and reply here")
     ea.set_defaults(func=_eval)
 
+    c = sub.add_parser("client", help="the 3D client (desktop, VR, or offscreen for screenshots)")
+    from client.app import cli as client_cli
+    client_cli.add_arguments(c)
+    c.set_defaults(func=_client)
+
     bench = sub.add_parser("bench", help="benchmarks: print a table and ratios against baselines")
     kinds = bench.add_subparsers(dest="bench", required=True)
     from world.bench import sim
     sim.add_arguments(kinds.add_parser("sim", help="simulation tick and neighbour search vs cKDTree"))
     from world.bench import agents as agents_bench
     agents_bench.add_arguments(kinds.add_parser("agents", help="brain latency, memory retrieval, tick with agents"))
+    from world.bench import client as client_bench
+    client_bench.add_arguments(kinds.add_parser("client", help="client update cost and offscreen frame time"))
     bench.set_defaults(func=_bench)
     return p
 

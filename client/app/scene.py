@@ -1,0 +1,384 @@
+"""The Panda3D scene: the world from the space manifest, and one view per entity.
+
+`WorldView` builds ground, static boxes, place labels, lights and sky from `welcome.space`.
+`SceneView` keeps an `AvatarView` per entity in the model (people and agents look
+different: `avatar.gltf` tinted per user, `agent.gltf` with a halo and a cyan plate),
+moves them from the interpolated sample every frame, and shows name plates, speech
+bubbles (streamed agent speech grows as it arrives), emotes and VR heads/hands from pose
+records. Panda3D's heading has the protocol's yaw convention (0 faces +y,
+counter-clockwise), so yaw maps to H in degrees without conversion.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import gc
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from panda3d.core import (
+    AmbientLight,
+    CardMaker,
+    DirectionalLight,
+    LQuaternionf,
+    NodePath,
+    Point2,
+    Point3,
+    TextNode,
+    TransparencyAttrib,
+)
+
+from client.app.model import ClientModel, Entity
+
+EYE_HEIGHT = 1.6          # first-person camera height (m)
+THIRD_BACK = 5.5          # third-person camera distance behind the avatar (m)
+THIRD_UP = 3.1
+THIRD_AHEAD = 6.0         # the third-person camera looks at a point this far ahead, chest high
+PLATE_Z = 2.15            # name plate height over the avatar root
+BUBBLE_Z = 2.55
+EMOTE_Z = 2.95
+LABEL_Z = 3.0             # place labels
+FOV = 70.0                # horizontal field of view (degrees)
+EMOTE_TEXT = {"wave": "o/ waves", "clap": "claps", "laugh": "laughs", "heart": "<3",
+              "dance": "dances", "thumbsup": "thumbs up", "shrug": "shrugs", "nod": "nods"}
+
+
+def models_dir() -> Path:
+    """assets/models in a checkout, or the installed copy (package agora_assets)."""
+    here = Path(__file__).resolve().parents[2] / "assets" / "models"
+    if here.is_dir():
+        return here
+    return Path(str(resources.files("agora_assets") / "models"))
+
+
+def person_colour(user: int) -> tuple[float, float, float, float]:
+    r, g, b = colorsys.hsv_to_rgb((user * 0.61803398875) % 1.0, 0.55, 1.0)
+    return (r, g, b, 1.0)
+
+
+def text_node(name: str, text: str, *, fg=(1, 1, 1, 1), card=(0.05, 0.05, 0.1, 0.6), scale=0.22,
+              wrap: float | None = None) -> TextNode:
+    node = TextNode(name)
+    node.setText(text)
+    node.setAlign(TextNode.ACenter)
+    node.setTextColor(*fg)
+    node.setCardColor(*card)
+    node.setCardAsMargin(0.25, 0.25, 0.1, 0.1)
+    node.setCardDecal(True)
+    if wrap:
+        node.setWordwrap(wrap)
+    return node
+
+
+def billboard(parent: NodePath, node: TextNode, z: float, scale: float) -> NodePath:
+    np_ = parent.attachNewNode(node)
+    np_.setPos(0, 0, z)
+    np_.setScale(scale)
+    np_.setBillboardPointEye()
+    np_.setTransparency(TransparencyAttrib.MAlpha)
+    np_.setLightOff(1)
+    np_.setDepthOffset(1)
+    return np_
+
+
+class Models:
+    """Loaded once; instanced per entity."""
+
+    def __init__(self, loader: Any) -> None:
+        d = models_dir()
+        self.avatar = loader.loadModel(str(d / "avatar.gltf"))
+        self.agent = loader.loadModel(str(d / "agent.gltf"))
+        self.head = loader.loadModel(str(d / "head.gltf"))
+        self.hand = loader.loadModel(str(d / "hand.gltf"))
+        self.box = loader.loadModel(str(d / "box.gltf"))
+
+
+class WorldView:
+    """Static scenery of one space."""
+
+    def __init__(self, base: Any, parent: NodePath, space: dict[str, Any], models: Models) -> None:
+        self.root = parent.attachNewNode(f"world-{space.get('id', '')}")
+        sky = space.get("sky") or (0.55, 0.72, 0.92)
+        base.setBackgroundColor(*sky, 1.0)
+        minx, miny, maxx, maxy = space["bounds"]
+        cm = CardMaker("ground")
+        cm.setFrame(minx, maxx, miny, maxy)
+        ground = self.root.attachNewNode(cm.generate())
+        ground.setP(-90)
+        ground.setColor(*(space.get("ground") or (0.4, 0.6, 0.3)), 1.0)
+        for box in space.get("boxes") or ():
+            lo, hi = box["min"], box["max"]
+            node = models.box.copyTo(self.root)
+            node.setName(str(box.get("name", "box")))
+            node.setPos(lo[0], lo[1], lo[2])
+            node.setScale(max(hi[0] - lo[0], 1e-3), max(hi[1] - lo[1], 1e-3), max(hi[2] - lo[2], 1e-3))
+            node.setColorScale(*(box.get("color") or (0.8, 0.8, 0.8)), 1.0)
+            if hi[2] - lo[2] < 0.05:
+                node.setDepthOffset(1)          # flat paths and floors lie on the ground
+        self.labels = []
+        for place in space.get("places") or ():
+            x, y = place["at"]
+            anchor = self.root.attachNewNode(f"place-{place['name']}")
+            anchor.setPos(x, y, 0)
+            label = text_node(f"label-{place['name']}", str(place["name"]), fg=(1, 0.95, 0.7, 1),
+                              card=(0.1, 0.1, 0.1, 0.45))
+            self.labels.append(billboard(anchor, label, LABEL_Z, 0.45))
+        self.root.flattenMedium()
+        amb = AmbientLight("ambient")
+        amb.setColor((0.45, 0.45, 0.5, 1))
+        sun = DirectionalLight("sun")
+        sun.setColor((0.75, 0.72, 0.65, 1))
+        self.lights = [self.root.attachNewNode(amb), self.root.attachNewNode(sun)]
+        self.lights[1].setHpr(35, -55, 0)
+        for light in self.lights:
+            parent.setLight(light)
+        self.parent = parent
+
+    def destroy(self) -> None:
+        for light in self.lights:
+            self.parent.clearLight(light)
+        self.root.removeNode()
+
+
+class AvatarView:
+    """One entity's nodes: body, name plate, speech bubble, emote, VR head and hands."""
+
+    def __init__(self, parent: NodePath, entity: Entity, models: Models, own: bool = False) -> None:
+        self.id = entity.id
+        self.root = parent.attachNewNode(f"entity-{entity.id}")
+        self.kind = ""
+        self.body: NodePath | None = None
+        self.models = models
+        self.plate_text = text_node(f"plate-{entity.id}", "")
+        self.plate = billboard(self.root, self.plate_text, PLATE_Z, 0.28)
+        self.bubble_text = text_node(f"bubble-{entity.id}", "", fg=(0.05, 0.05, 0.1, 1),
+                                     card=(1, 1, 1, 0.9), wrap=14)
+        self.bubble = billboard(self.root, self.bubble_text, BUBBLE_Z, 0.22)
+        self.bubble.hide()
+        self.emote_text = text_node(f"emote-{entity.id}", "", fg=(1, 0.9, 0.3, 1), card=(0, 0, 0, 0.0))
+        self.emote_np = billboard(self.root, self.emote_text, EMOTE_Z, 0.25)
+        self.emote_np.hide()
+        self.vr_nodes: dict[str, NodePath] = {}
+        self.meta: dict[str, Any] | None = None
+        self._bubble = ""
+        self._emote: str | None = None
+        self._pose_id: int | None = None
+        self.own = own
+        self.set_meta(entity)
+
+    def set_meta(self, entity: Entity) -> None:
+        self.meta = entity.meta
+        kind = "agent" if entity.kind == "agent" else "avatar"
+        if kind != self.kind:
+            if self.body is not None:
+                self.body.removeNode()
+            self.body = (self.models.agent if kind == "agent" else self.models.avatar).copyTo(self.root)
+            self.kind = kind
+        if kind == "agent":
+            self.plate_text.setText(f"{entity.name}  [AI]")
+            self.plate_text.setCardColor(0.0, 0.35, 0.45, 0.75)
+        else:
+            self.plate_text.setText(entity.name)
+            self.body.setColorScale(*person_colour(entity.user or entity.id))
+        if self.own:
+            self.plate.hide()
+
+    def set_bubble(self, text: str, partial: bool) -> None:
+        shown = text + (" ..." if partial else "")
+        if shown == self._bubble:
+            return
+        self._bubble = shown
+        if shown:
+            self.bubble_text.setText(shown[-240:])
+            self.bubble.show()
+        else:
+            self.bubble.hide()
+
+    def set_emote(self, emote: str | None) -> None:
+        if emote == self._emote:
+            return
+        self._emote = emote
+        if emote:
+            self.emote_text.setText(EMOTE_TEXT.get(emote, emote))
+            self.emote_np.show()
+        else:
+            self.emote_np.hide()
+
+    def set_pose(self, pose: dict[str, Any] | None) -> None:
+        """VR head and hands, relative to the avatar root (its yaw included)."""
+        if pose is None:
+            if self.vr_nodes:
+                for n in self.vr_nodes.values():
+                    n.hide()
+            return
+        if not self.vr_nodes:
+            self.vr_nodes = {"head": self.models.head.copyTo(self.root),
+                             "lh": self.models.hand.copyTo(self.root),
+                             "rh": self.models.hand.copyTo(self.root)}
+            self.vr_nodes["lh"].setSx(-1)   # mirror for the left hand
+        for key, node in self.vr_nodes.items():
+            part = pose.get(key)
+            if part is None:
+                node.hide()
+                continue
+            pos, q = part
+            node.show()
+            node.setPos(float(pos[0]), float(pos[1]), float(pos[2]))
+            node.setQuat(LQuaternionf(float(q[3]), float(q[0]), float(q[1]), float(q[2])))
+        if self.body is not None:
+            # A VR user's body stays; its head is drawn where the headset is instead.
+            pass
+
+    def destroy(self) -> None:
+        self.root.removeNode()
+
+
+class SceneView:
+    """All nodes of the current space; `update()` once per frame."""
+
+    def __init__(self, base: Any, model: ClientModel, *, third_person: bool = True) -> None:
+        self.base = base
+        self.model = model
+        self.root = base.render.attachNewNode("agora")
+        self.models = Models(base.loader)
+        self.world: WorldView | None = None
+        self.views: dict[int, AvatarView] = {}
+        self.own: AvatarView | None = None
+        self.third_person = third_person
+        self.pitch = 0.0
+        self._welcome_seen = 0
+        self._bubbled: set[int] = set()
+        self._entity_set_version = -1
+        self._emoting: set[int] = set()
+        self.visible = 0
+        lens = base.camLens
+        lens.setFov(FOV)
+        lens.setNear(0.1)
+        lens.setFar(400.0)
+
+    def rebuild(self) -> None:
+        """(Re)build scenery and views for the model's current space (after each welcome)."""
+        m = self.model
+        if self.world is not None:
+            self.world.destroy()
+        for view in self.views.values():
+            view.destroy()
+        self.views.clear()
+        if self.own is not None:
+            self.own.destroy()
+        self.world = WorldView(self.base, self.root, m.space, self.models)
+        me = Entity(m.me, "avatar", m.name, int(m.welcome.get("user", m.me)), "desktop")
+        self.own = AvatarView(self.root, me, self.models, own=True)
+        self._welcome_seen = m.welcomes
+        # Long-lived scene objects need no more cyclic-GC scans: keeps frame-time spikes down.
+        gc.collect()
+        gc.freeze()
+
+    def update(self, now: float, frame_dt: float) -> None:
+        m = self.model
+        if m.welcomes != self._welcome_seen:
+            self.rebuild()
+        if self.world is None:
+            return
+        views = self.views
+        ents = m.entities
+        # Views follow the model's entity set.
+        if m.entity_set_version != self._entity_set_version:
+            self._entity_set_version = m.entity_set_version
+            for i in [i for i in views if i not in ents]:
+                views.pop(i).destroy()
+            for i, e in ents.items():
+                if i not in views:
+                    views[i] = AvatarView(self.root, e, self.models)
+                    m.dirty.add(i)
+        sample = m.sample(now)
+        visible = 0
+        if sample is not None:
+            ids, xs, ys, zs, yaws, _ = sample
+            degrees = math.degrees
+            for i, x, y, z, yaw in zip(ids.tolist(), xs.tolist(), ys.tolist(), zs.tolist(), yaws.tolist()):
+                v = views.get(i)
+                if v is not None:
+                    v.root.setPosHpr(x, y, z, degrees(yaw), 0.0, 0.0)
+                    visible += 1
+        self.visible = visible
+        self._decorate(now)
+        own = m.own_position(frame_dt)
+        if own is not None and self.own is not None:
+            x, y, yaw = own
+            self.own.root.setPosHpr(float(x), float(y), 0.0, math.degrees(yaw), 0.0, 0.0)
+            if self.third_person:
+                self.own.root.show()
+            else:
+                self.own.root.hide()
+
+    def on_screen(self, camera: NodePath, lens: Any) -> int:
+        """How many other entities are drawn inside the camera's view (their chest, 1.2 m up)."""
+        count = 0
+        point = Point2()
+        for view in self.views.values():
+            p = camera.getRelativePoint(view.root, Point3(0, 0, 1.2))
+            if lens.project(p, point):
+                count += 1
+        return count
+
+    def _decorate(self, now: float) -> None:
+        """Bubbles, emotes, metadata and poses: only entities that changed, or show something."""
+        m = self.model
+        chat = m.chat
+        if chat.bubbles:
+            chat.expire_bubbles(now)
+        views = self.views
+        for i in list(chat.bubbles) + list(self._bubbled):
+            v = views.get(i)
+            if v is not None:
+                b = chat.bubbles.get(i)
+                v.set_bubble(b.text if b else "", bool(b and b.partial))
+        self._bubbled = {i for i in chat.bubbles if i in views}
+        for i in list(self._emoting):
+            e = m.entities.get(i)
+            v = views.get(i)
+            if e is None or v is None:
+                self._emoting.discard(i)
+            elif e.emote_until < now:
+                e.emote = None
+                v.set_emote(None)
+                self._emoting.discard(i)
+        if m.dirty:
+            for i in m.dirty:
+                e = m.entities.get(i)
+                v = views.get(i)
+                if e is None or v is None:
+                    continue
+                if e.meta is not v.meta:
+                    v.set_meta(e)
+                if e.emote is not None and e.emote_until >= now:
+                    v.set_emote(e.emote)
+                    self._emoting.add(i)
+                v.set_pose(e.pose)
+            m.dirty.clear()
+        if self.own is not None:
+            own_emote = m.own_emote
+            self.own.set_emote(own_emote[0] if own_emote and own_emote[1] >= now else None)
+
+    def place_camera(self, camera: NodePath) -> None:
+        """First- or third-person camera on the predicted own avatar."""
+        own = self.model.own_position()
+        if own is None:
+            return
+        x, y, yaw = own
+        h = math.degrees(yaw)
+        if self.third_person:
+            fx, fy = -math.sin(yaw), math.cos(yaw)
+            camera.setPos(x - fx * THIRD_BACK, y - fy * THIRD_BACK, THIRD_UP)
+            camera.lookAt(Point3(x + fx * THIRD_AHEAD, y + fy * THIRD_AHEAD, 1.2 + self.pitch * 0.05))
+        else:
+            camera.setPos(x, y, EYE_HEIGHT)
+            camera.setHpr(h, self.pitch, 0)
+
+    def destroy(self) -> None:
+        if self.world is not None:
+            self.world.destroy()
+        self.root.removeNode()
