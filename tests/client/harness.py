@@ -80,7 +80,8 @@ class ServerThread:
         return fut.result(timeout)
 
     async def _start(self) -> None:
-        cfg = load_config(None, env={}, port=self.port, data=str(self.data), **self.overrides)
+        overrides = {"agents": "", "brain": "scripted", **self.overrides}     # agents opt-in, as in conftest
+        cfg = load_config(None, env={}, port=self.port, data=str(self.data), **overrides)
         self.server = WorldServer(cfg)
         await self.server.start()
 

@@ -194,20 +194,37 @@ class Agent:
             return True
         if h.ch == "dm" or named:
             return True
+        if self._names_another(h):
+            return False                       # "Mira, ..." said facing Bruno is for Mira
         space = self.space
         if space is None or h.entity is None or h.entity not in space.meta:
             return False
         sx, sy, _, _ = space.position(h.entity)
         ax, ay, _, _ = space.position(self.entity)
         d = math.hypot(sx - ax, sy - ay)
-        if d <= FACING_RANGE and P.faces(space, h.entity, self.entity, 30.0):
+        partner, since = self.host.partner.get(h.speaker, (None, 0.0))
+        talking_elsewhere = partner not in (None, self.key) and time.monotonic() - since < CONVERSATION_S
+        if d <= FACING_RANGE and P.faces(space, h.entity, self.entity, 30.0) and not talking_elsewhere:
             return True
         conv = self.convs.get(h.speaker)
         if (conv is not None and time.monotonic() - conv.last < CONVERSATION_S
-                and self.host.partner.get(h.speaker) == self.key and d <= self.host.cfg.hearing_radius):
+                and partner == self.key and d <= self.host.cfg.hearing_radius):
             # a conversation goes on with the agent last spoken with, until someone else is named
             return not any(I.mentions(h.text, s.name) for s in P.nearby(space, h.entity, 20.0)
-                           if s.entity != self.entity)
+                           if s.entity != self.entity and s.kind == "avatar")
+        return False
+
+    def _names_another(self, h: Heard) -> bool:
+        """The line names another agent that is here (so it is for that one, not this one)."""
+        space = self.space
+        if space is None:
+            return False
+        first = I.norm(h.text).split(" ")[:3]          # a name used as address comes first
+        for meta in space.meta.values():
+            if meta["kind"] == "agent" and meta["id"] != self.entity:
+                name = I.norm(str(meta["name"]).split(" (")[0])
+                if name and (name in first or I.mentions(h.text, name)):
+                    return True
         return False
 
     def enqueue(self, h: Heard) -> None:
@@ -237,11 +254,12 @@ class Agent:
         try:
             conv = self.convs.setdefault(h.speaker, Conversation())
             conv.last = time.monotonic()
-            self.host.partner[h.speaker] = self.key
+            self.host.partner[h.speaker] = (self.key, time.monotonic())
             if h.entity is not None and self.space is not None and h.entity in self.space.meta:
                 self.face(h.entity)
             await asyncio.wait_for(self.host.behaviour(self).respond(self, h, conv), self.host.thought_timeout_s)
             conv.last = time.monotonic()
+            self.host.partner[h.speaker] = (self.key, conv.last)
             if self.down_said:
                 event("agent_brain_back", agent=self.key)
             self.down_said, self.backoff_s = False, 0.0

@@ -148,12 +148,24 @@ async def walk(bot: Any, x: float, y: float, within: float = 1.5, timeout: float
 
 
 async def follow(bot: Any, entity: int, gap: float = 2.5) -> None:
+    """Keep up with an entity, steering around walls (re-planned twice a second)."""
     from world.agents.perception import heading
+    await walk(bot, 0.0, 0.0, timeout=0.0)          # loads the grid
+    path: list[tuple[float, float]] = []
+    planned = 0.0
     while True:
         me, it = bot.position(), bot.position(entity)
         if me is not None and it is not None:
-            dx, dy = it[0] - me[0], it[1] - me[1]
-            await bot.move(1.0 if math.hypot(dx, dy) > gap else 0.0, 0.0, heading(dx, dy), run=True)
+            if math.hypot(it[0] - me[0], it[1] - me[1]) <= gap:
+                await bot.move(0.0, 0.0, heading(it[0] - me[0], it[1] - me[1]))
+                path = []
+            else:
+                if not path or time.monotonic() - planned > 0.5:
+                    path = _NAV.path(me, it) or [it]
+                    planned = time.monotonic()
+                while len(path) > 1 and math.hypot(path[0][0] - me[0], path[0][1] - me[1]) < 0.5:
+                    path.pop(0)
+                await bot.move(1.0, 0.0, heading(path[0][0] - me[0], path[0][1] - me[1]), run=True)
         await asyncio.sleep(0.05)
 
 
@@ -164,7 +176,10 @@ async def ask(bot: Any, agent_user: int, text: str, via: str = "dm", timeout: fl
         await bot.dm(agent_user, text)
     else:
         await bot.say(text)
-    reply = await bot.wait_for(finals_from(agent_user), timeout=timeout, since=mark)
+    try:
+        reply = await bot.wait_for(finals_from(agent_user), timeout=timeout, since=mark)
+    except TimeoutError:
+        return "(no reply)"
     return str(reply["text"])
 
 

@@ -45,7 +45,7 @@ class AgentHost:
         self.brains: dict[str, Brain] = {}
         self.agents: dict[str, Agent] = {}              # account key -> agent
         self.companions: dict[int, Agent] = {}          # owner user id -> companion
-        self.partner: dict[int, str] = {}               # user id -> key of the agent they last talked with
+        self.partner: dict[int, tuple[str, float]] = {}  # user id -> (agent they last talked with, when)
         self._navs: dict[str, NavGrid] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending: set[asyncio.Task[Any]] = set()
