@@ -4,7 +4,8 @@
     python docs/img/client_screenshot.py docs/img/client.png      (from the repository root)
 
 Seven bots walk to spots between the client's spawn and the fountain (one of them "vr",
-sending head/hand poses), talk and wave; the client resumes an account that spawned at
+sending head/hand poses), talk and wave; one asks Mira, the guide (an AI agent), to walk to the
+fountain, so she comes into view and answers; the client resumes an account that spawned at
 (10, 0) facing the fountain and saves a 1280x720 offscreen frame.
 """
 import asyncio
@@ -33,6 +34,7 @@ async def main():
     names = ["Maya", "Theo", "Iris", "Noor", "Sam", "Lena", "Kofi"]
     bots = [await Bot.connect(URL, n, kind=("vr" if n == "Noor" else "bot")) for n in names]
     targets = [(5.5, 2.6), (4.2, -1.0), (6.0, -2.8), (3.4, 1.4), (2.6, -3.6), (2.8, 4.2), (6.8, 0.6)]
+    await bots[4].say("Mira, take me to the fountain please")       # the guide walks into view
     await asyncio.gather(*(walk_to(b, *t) for b, t in zip(bots, targets)))
     # everyone faces the visitor (who will stand at (10, 0)), i.e. +x: yaw -pi/2
     for b in bots:
@@ -45,6 +47,7 @@ async def main():
     while proc.poll() is None:
         await bots[0].say(lines[(k // 4) % 3]) if k % 4 == 0 else None
         await bots[2].say("Hi Ada! Nice to see you.") if k == 1 else None
+        await bots[4].say("Mira, what's on at the stage?") if k == 12 else None
         await bots[1].emote("wave")
         t = k * 0.5
         await bots[3].pose([0.0, 0.05, 1.65, 0, 0, math.sin(0.2 * math.sin(t)), math.cos(0.2 * math.sin(t))],
