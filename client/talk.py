@@ -33,6 +33,7 @@ class Talk:
         self.names: dict[int, str] = {}
         self.streaming: dict[tuple[int, int], str] = {}      # (from, sid) -> text so far
         self.walk: asyncio.Task[None] | None = None
+        self.live = out.isatty()          # stream partial speech in place on a terminal only
         bot.listeners.append(self.on_message)
 
     def print(self, line: str) -> None:
@@ -44,6 +45,8 @@ class Talk:
             who, sid = msg.get("from", 0), msg.get("sid")
             tag = {"near": "", "dm": "(dm) ", "group": f"(group {msg.get('to')}) "}.get(msg.get("ch", ""), "")
             if msg.get("partial"):
+                if not self.live:
+                    return
                 key = (who, sid)
                 first = key not in self.streaming
                 self.streaming[key] = self.streaming.get(key, "") + msg.get("text", "")
