@@ -80,6 +80,8 @@ def test_facts_are_repeated_in_second_person_and_keep_their_names_and_numbers():
     ("3 espressos double and a tea with lemon", [("espresso", 3, ["double"]), ("tea", 1, ["lemon"])], []),
     ("no croissant", [], ["croissant"]),
     ("a latte for 0.01 please", [("latte", 1, [])], []),
+    ("I'll have a latte with vanilla syrup and an extra shot", [("latte", 1, ["extra shot", "vanilla syrup"])], []),
+    ("a latte and a double espresso", [("latte", 1, []), ("espresso", 1, ["double"])], []),
     ("a cappuccino with soy milk and a blueberry muffin", [("cappuccino", 1, ["soy milk"]), ("muffin", 1, [])], []),
 ])
 def test_order_lines_are_parsed_against_the_catalog(text, lines, removes):

@@ -268,7 +268,10 @@ def parse_order(text: str, catalog: Catalog) -> tuple[list[Line], list[str], lis
             removes.append(item_id)
             continue
         after = t[end:seg_end]
-        after = re.split(r"\b(and a|and an|and one|and two|and three|plus|also|then)\b|,", after)[0]
+        if k + 1 < len(hits):
+            # the words just before the next item belong to it ("... and a double espresso")
+            nxt = re.split(r"\b(?:and|plus|also|then)\b|,", after)[-1]
+            after = after[: len(after) - len(nxt)]
         spans.append((start, end))
         item = catalog.item(item_id)
         opts = []
