@@ -294,6 +294,8 @@ async def test_agent_actions_outside_the_persona_are_refused(tmp_path):
             pass
         assert barista.motion.mode == "idle"
         assert set(barista.refused) == {"walk_to", "recall"}
+        stats = srv.stats()["agents"]                       # what /stats reports
+        assert stats["count"] == 2 and stats["refused_actions"] == 5 and stats["brain"] == "scripted"
 
 
 @aio

@@ -113,6 +113,16 @@ class AgentHost:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    def stats(self) -> dict[str, Any]:
+        """For /stats: how many agents, how busy, and how their brains fare."""
+        agents = list(self.agents.values())
+        return {"count": len(agents), "companions": len(self.companions), "brain": self.brain_kind,
+                "thinking": sum(1 for a in agents if a.thinking is not None),
+                "waiting": sum(len(a.queue) for a in agents),
+                "brain_down": sum(1 for a in agents if a.down_said),
+                "refused_actions": sum(len(a.refused) for a in agents),
+                "generations": {k: getattr(b, "generations", None) for k, b in self.brains.items()}}
+
     # -- stationed agents -------------------------------------------------------------------------
     def _space_opened(self, space: Space) -> None:
         self._spawn_task(self.populate(space))

@@ -140,6 +140,7 @@ class WorldServer:
             "in_view_mean": {s.id: round(s.in_view_mean(), 1) for s in realm.all_spaces()},
             "cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
             "errors_sent": self.errors_sent, "store": self.store.stats._asdict(),
+            "agents": self.agents.stats(),
         }
 
     def _http(self, conn: AgoraConnection, request: Request) -> Response | None:
