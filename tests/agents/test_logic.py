@@ -66,6 +66,13 @@ def test_companion_intents(text, kind):
     assert I.companion_intent(text).kind == kind
 
 
+def test_the_name_used_to_address_an_agent_is_not_part_of_the_line():
+    assert I.strip_address("Pip, my sister is called Ana", ("Pip", "Pip (Alice)")) == "my sister is called Ana"
+    assert I.strip_address("hey Mira: where is the cafe?", ("Mira",)) == "where is the cafe?"
+    assert I.strip_address("Mira", ("Mira",)) == "Mira"
+    assert I.strip_address("Pipe dreams", ("Pip",)) == "Pipe dreams"
+
+
 def test_facts_are_repeated_in_second_person_and_keep_their_names_and_numbers():
     assert I.second_person("my sister is called Ana") == "your sister is called Ana"
     assert I.second_person("I am allergic to peanuts") == "you are allergic to peanuts"

@@ -171,6 +171,7 @@ class Agent:
         heard = Heard(sender, msg.get("e") if ch == "near" else (speaker.entity if speaker else None),
                       str(msg.get("name", "")), str(msg.get("text", "")), ch, kind)
         if self.addressed(heard):
+            heard.text = I.strip_address(heard.text, (self.persona.name, self.name)) or heard.text
             self.enqueue(heard)
 
     def addressed(self, h: Heard) -> bool:

@@ -52,6 +52,17 @@ def mentions(text: str, name: str) -> bool:
     return re.search(rf"\b{re.escape(name.lower())}\b", norm(text)) is not None
 
 
+def strip_address(text: str, names: tuple[str, ...]) -> str:
+    """'Pip, my sister is Ana' -> 'my sister is Ana': the name used to address an agent is
+    not part of what was said to it."""
+    out = text.strip()
+    for name in sorted(set(names), key=len, reverse=True):
+        m = re.match(rf"^(hey |hi |ok |okay )?{re.escape(name)}\b[\s,:;!.-]*", out, flags=re.IGNORECASE)
+        if m and m.end() < len(out):
+            return out[m.end():].strip()
+    return out
+
+
 @dataclass
 class Intent:
     kind: str
