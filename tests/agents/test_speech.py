@@ -301,3 +301,14 @@ def test_phrase_local_final_keeps_facts(local_brain, voice, draft, facts, heard)
     assert all(has_fact(final, f) for f in facts)
     assert len(final) <= MAX_CHARS
     assert all(t for t, f in items if not f)
+
+
+def test_a_phrasing_that_adds_claims_or_echoes_the_prompt_is_not_believed():
+    from world.agents.speech import acceptable
+    src = "The Stage is about 34 m north-west of here. Stage north-west"
+    assert acceptable("The stage is 34 m to the north-west of here.", ["Stage", "north-west"], source=src)
+    assert acceptable("Sure! The Stage is about 34 m north-west of here.", ["Stage", "north-west"], source=src)
+    assert not acceptable("The Stage is 34 m north-west of here, next to the big blue castle of dreams.",
+                          ["Stage", "north-west"], source=src)
+    assert not acceptable("Mira would say that the stage is 34 m north-west of here.", ["Stage"], source=src)
+    assert not acceptable("Rewrite the DRAFT: the Stage is 34 m north-west.", ["Stage"], source=src)

@@ -302,8 +302,10 @@ class Agent:
         return "near", [s for s in space.hearers(self.entity) if s is not self.session], None
 
     async def say(self, draft: str, facts: tuple[str, ...] | list[str] = (), to: Heard | None = None,
-                  context: tuple[str, ...] = ()) -> str:
-        """Phrase a draft with the brain and stream it; the final line is stored, then sent."""
+                  context: tuple[str, ...] = (), tail: str = "") -> str:
+        """Phrase a draft with the brain and stream it; the final line is stored, then sent.
+        `tail` is said word for word after the phrased part: a question the logic depends on
+        ("Shall I place the order?") is never left to the model's wording."""
         from world.agents.speech import phrase
         self.allow("say_private" if self.persona.allows("say_private") and not self.persona.allows("say") else "say")
         ch, audience, target = self._audience(to)
@@ -312,6 +314,9 @@ class Agent:
         head = {"t": "chat", "ch": ch, "from": self.user, "name": self.name, "sid": sid, "partial": True}
         if ch == "near":
             head["e"] = self.entity
+        re_ = to.speaker if to is not None else None
+        if re_ is not None:
+            head["re"] = re_
         final = draft
         seq = 0
         async for text, done in phrase(self.host.brain_for(self.persona), self.host.voice(self), draft,
@@ -320,21 +325,27 @@ class Agent:
             if done:
                 final = text
                 break
-            frame = encode({**head, "text": text, "seq": seq})
+            self._send_chunk(audience, {**head, "text": text, "seq": seq})
             seq += 1
-            for s in audience:
-                if s.alive and self.user not in s.blocks:
-                    s.sink.send_frame(frame)
-        await self._deliver(final, ch, target, sid)
+        if tail:
+            self._send_chunk(audience, {**head, "text": " " + tail, "seq": seq})
+            final = f"{final} {tail}"
+        await self._deliver(final, ch, target, sid, re_)
         return final
 
-    async def say_plain(self, text: str, to: Heard | None = None) -> None:
-        """A line without the brain (it is the brain that failed)."""
+    def _send_chunk(self, audience: list[Session], msg: dict[str, Any]) -> None:
+        frame = encode(msg)
+        for s in audience:
+            if s.alive and self.user not in s.blocks:
+                s.sink.send_frame(frame)
+
+    async def say_plain(self, text: str, to: Heard | None = None, re_: int | None = None) -> None:
+        """A line without the brain (the brain failed, or the words are fixed)."""
         ch, _, target = self._audience(to)
         self.sid += 1
-        await self._deliver(text, ch, target, self.sid)
+        await self._deliver(text, ch, target, self.sid, to.speaker if to is not None else re_)
 
-    async def _deliver(self, text: str, ch: str, target: int | None, sid: int) -> None:
+    async def _deliver(self, text: str, ch: str, target: int | None, sid: int, re_: int | None = None) -> None:
         from world.space.realm import chat_map, now_ms
         session, realm = self.session, self.host.realm
         if session is None or not session.alive:
@@ -354,6 +365,8 @@ class Agent:
                 return
             msg = chat_map(stored, entity=self.entity)
             msg["sid"] = sid
+            if re_ is not None:
+                msg["re"] = re_
             frame = encode(msg)
             for h in self.space.hearers(self.entity):
                 if h is not session and self.user not in h.blocks:
@@ -369,6 +382,8 @@ class Agent:
             if person is not None:
                 msg = chat_map(stored)
                 msg["sid"] = sid
+                if re_ is not None:
+                    msg["re"] = re_
                 person.sink.send(msg)
                 if realm.online(target) is person:
                     await store.call("mark_delivered", [stored.id])

@@ -61,9 +61,8 @@ class Guide(Behaviour):
                 return
             conv.offer = p
             where = P.compass(dx, dy)
-            await agent.say(f"The {p.name} is about {d:.0f} m {where} of here. "
-                            f"Would you like me to walk you there?", [p.name, where], h,
-                            _context(agent, h))
+            await agent.say(f"The {p.name} is about {d:.0f} m {where} of here.", [p.name, where], h,
+                            _context(agent, h), tail="Would you like me to walk you there?")
             await self.remember_event(agent, h, f"asked the way to the {p.name}")
         elif it.kind == "take" or (it.kind == "yes" and (it.place or conv.offer) is not None):
             p = it.place or conv.offer
@@ -121,7 +120,7 @@ class Guide(Behaviour):
 
     async def _arrived(self, agent: Agent, h: Heard, place) -> None:
         agent.emote("wave")
-        await agent.say(f"Here we are: the {place.name}. {place.description}", [place.name], None)
+        await agent.say(f"Here we are: the {place.name}. {place.description}", [place.name], h)
 
 
 class Companion(Behaviour):
@@ -202,14 +201,15 @@ class Barista(Behaviour):
                 return
             names = [cat.item(ln.item).name for ln in book.lines]
             note = (" Note: " + "; ".join(notes) + ".") if notes else ""
-            await agent.say(f"Got it: {summary(book)}.{note} Anything else?", names, h)
+            await agent.say(f"Got it: {summary(book)}.{note}", names, h, tail="Anything else?")
         elif it.kind in ("done",) or (it.kind == "yes" and book.state == "building"):
             if not book.lines:
                 await agent.say("You haven't ordered anything yet. What would you like?", [], h)
                 return
             book.state = "confirming"
             total = money(book.total())
-            await agent.say(f"So that's {summary(book)}, {total} in total. Shall I place the order?", [total], h)
+            await agent.say(f"So that's {summary(book)}, {total} in total.", [total], h,
+                            tail="Shall I place the order?")
         elif it.kind == "yes" and book.state == "confirming":
             await self.place(agent, h, book)
         elif it.kind == "no" and book.state == "confirming":
@@ -227,7 +227,7 @@ class Barista(Behaviour):
                 return
             book.state = "confirming"
             total = money(book.total())
-            await agent.say(f"Your usual: {summary(book)}, {total}. Shall I place it?", [total], h)
+            await agent.say(f"Your usual: {summary(book)}, {total}.", [total], h, tail="Shall I place the order?")
         elif it.kind == "status":
             agent.allow("order_status")
             orders = await agent.host.store.call("orders_of", agent.memory_key, h.speaker, 1)

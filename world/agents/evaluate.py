@@ -113,8 +113,10 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def finals_from(uid: int) -> Callable[[dict[str, Any]], bool]:
-    return lambda m: m.get("t") == "chat" and not m.get("partial") and m.get("from") == uid
+def finals_from(uid: int, to: int | None = None) -> Callable[[dict[str, Any]], bool]:
+    """An agent's final line (answering `to`, when given: agents say who they answer in `re`)."""
+    return lambda m: (m.get("t") == "chat" and not m.get("partial") and m.get("from") == uid
+                      and (to is None or m.get("re") == to))
 
 
 _NAV: Any = None
@@ -177,7 +179,7 @@ async def ask(bot: Any, agent_user: int, text: str, via: str = "dm", timeout: fl
     else:
         await bot.say(text)
     try:
-        reply = await bot.wait_for(finals_from(agent_user), timeout=timeout, since=mark)
+        reply = await bot.wait_for(finals_from(agent_user, bot.user), timeout=timeout, since=mark)
     except TimeoutError:
         return "(no reply)"
     return str(reply["text"])
@@ -289,7 +291,7 @@ async def orders_part(srv: Any) -> tuple[int, int, list[dict]]:
                     asked_then_yes = True
                 else:
                     placed_early = True
-            last_question = "place" in reply.lower() and "?" in reply
+            last_question = "Shall I place the order?" in reply
         after = await srv.store.call("orders_of", "barista", bot.user, 50)
         new = after[: len(after) - len(before)]
         ok = False
@@ -319,18 +321,21 @@ async def directions_part(srv: Any) -> tuple[int, list[dict]]:
         gx, gy, _, _ = guide.space.position(guide.entity)
         want_dir = compass(place.at[0] - gx, place.at[1] - gy)
         answer = await ask(bot, guide.user, f"Mira, where is the {name.lower()}?", via="near")
-        told = name in answer and want_dir in answer
+        told = name.lower() in answer.lower() and want_dir in answer.lower()
         reply = await ask(bot, guide.user, "yes please, take me there", via="near")
         tail = asyncio.create_task(follow(bot, guide.entity))
         arrived = False
-        try:
-            await bot.wait_for(lambda m: finals_from(guide.user)(m) and "Here we are" in m["text"], timeout=90)
-            x, y, _, _ = guide.space.position(guide.entity)
-            me = bot.position()
-            arrived = (math.hypot(x - place.at[0], y - place.at[1]) < 4.0 and me is not None
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 90 and not arrived:    # what the tourist sees: both got there
+            await asyncio.sleep(0.2)
+            g, me = bot.position(guide.entity), bot.position()
+            arrived = (g is not None and me is not None and math.hypot(g[0] - place.at[0], g[1] - place.at[1]) < 4.0
                        and math.hypot(me[0] - place.at[0], me[1] - place.at[1]) < 6.0)
-        except TimeoutError:
-            pass
+        if arrived:          # the guide says where we are: take that line before asking again
+            try:
+                await bot.wait_for(finals_from(guide.user, bot.user), timeout=20)
+            except TimeoutError:
+                pass
         tail.cancel()
         await bot.move(0.0, 0.0, 0.0)
         good += told and arrived

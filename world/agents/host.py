@@ -210,7 +210,7 @@ class AgentHost:
             await self.store.call("set_order_status", order_id, "ready")
             who = self.realm.online(customer)
             if agent.alive and who is not None:
-                await agent.say_plain(f"{who.name}, order #{order_id} is ready!")
+                await agent.say_plain(f"{who.name}, order #{order_id} is ready!", re_=customer)
         self._spawn_task(progress())
 
     # -- motion -----------------------------------------------------------------------------------

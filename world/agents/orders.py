@@ -84,14 +84,23 @@ class OrderBook:
         self.lines, self.state = [], "idle"
 
 
+ADJECTIVES = ("double", "decaf", "warmed", "iced", "large", "small")   # said before the name
+
+
 def line_text(catalog: Catalog, item: str, qty: int, options: list[str]) -> str:
+    """'2 warmed croissants', 'a decaf flat white with soy milk'."""
     it = catalog.item(item)
     name = it.name if it else item
+    before = [o for o in options if o in ADJECTIVES]
+    after = [o for o in options if o not in ADJECTIVES]
     if qty > 1:
-        name = f"{qty} {name}{'' if name.endswith('s') else 's'}"
+        name = name if name.endswith('s') else name + 's'
+    name = " ".join(before + [name])
+    if qty > 1:
+        name = f"{qty} {name}"
     else:
         name = f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
-    return name + (f" with {' and '.join(options)}" if options else "")
+    return name + (f" with {' and '.join(after)}" if after else "")
 
 
 def summary(book: OrderBook) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +119,8 @@ def parse_persona(data: dict[str, Any], source: str) -> Persona:
 
 
 def agents_dir() -> Path:
-    here = Path(__file__).resolve().parents[2] / "assets" / "agents"
-    if here.is_dir():
-        return here
-    return Path(str(resources.files("agora_assets") / "agents"))
+    from world.space.world_def import assets_dir
+    return assets_dir("agents")
 
 
 def load_personas(directory: Path | None = None) -> dict[str, Persona]:

@@ -312,7 +312,31 @@ def acceptable(text: str, facts: Iterable[str] = (), *, source: str | None = Non
         allowed = set(_NUMBER.findall(source))
         if any(n not in allowed for n in _NUMBER.findall(t)):
             return False
+        if _LEAK.search(t) and not _LEAK.search(source):
+            return False                    # the prompt's own words echoed back
+        src = {_stem(w) for w in _CONTENT.findall(_fold(source))}
+        new = [w for w in _CONTENT.findall(_fold(t)) if _stem(w) not in src and w not in _FILLER]
+        if len(new) > max(2, len(_CONTENT.findall(t)) // 4):
+            return False                    # says things the draft does not: not believed
     return all(has_fact(t, f) for f in facts)
+
+
+# Words that only appear when a small model repeats its instructions instead of following them.
+_LEAK = re.compile(r"(?i)\b(draft|rewrite|rewritten|instructions?|would say|as an ai|persona|assistant|"
+                   r"the person said|not instructions|in your voice)\b")
+_CONTENT = re.compile(r"[a-z][a-z']{3,}")
+# Friendly words a rephrasing may add without adding a claim.
+_FILLER = {"sure", "happy", "help", "glad", "great", "course", "absolutely", "certainly", "okay", "just",
+           "right", "well", "please", "thanks", "thank", "welcome", "lovely", "wonderful", "there", "here",
+           "that's", "it's", "you're", "we're", "i'll", "let's", "that", "this", "will", "would", "your",
+           "with", "have", "about", "away", "from", "into", "enjoy", "friend", "hello", "hey", "today"}
+
+
+def _stem(w: str) -> str:
+    for suf in ("'s", "ing", "ed", "es", "s"):
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            return w[: -len(suf)]
+    return w
 
 
 # --------------------------------------------------------------------------------------------

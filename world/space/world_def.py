@@ -139,12 +139,16 @@ def parse_world(data: dict[str, Any], name: str) -> World:
         raise WorldError(f"world {name}: missing key {exc}") from None
 
 
-def worlds_dir() -> Path:
-    """assets/worlds in a checkout, or the installed copy (package agora_assets)."""
-    here = Path(__file__).resolve().parents[2] / "assets" / "worlds"
+def assets_dir(kind: str) -> Path:
+    """assets/<kind> in a checkout, or the installed copy (package agora_assets)."""
+    here = Path(__file__).resolve().parents[2] / "assets" / kind
     if here.is_dir():
         return here
-    return Path(str(resources.files("agora_assets") / "worlds"))
+    return Path(str(resources.files("agora_assets") / kind))
+
+
+def worlds_dir() -> Path:
+    return assets_dir("worlds")
 
 
 def load_world(name_or_path: str) -> World:
