@@ -30,18 +30,24 @@ YAW_UNITS = 3600
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def quantise(x, y, z, yaw, flags, j, q, qstamp, stamp, k):
-    """Quantised body state of row j into slot k, once per pass, packed in two words as the
-    record's last 12 bytes: q[k, 0] = x mm | y mm << 32, q[k, 1] = z mm | yawf << 16."""
-    if qstamp[k] == stamp:
-        return
-    qstamp[k] = stamp
-    qx = np.int64(min(max(np.rint(x[j] * 1000.0), -2147483648.0), 2147483647.0))
-    qy = np.int64(min(max(np.rint(y[j] * 1000.0), -2147483648.0), 2147483647.0))
-    qz = np.int64(min(max(np.rint(z[j] * 1000.0), -32768.0), 32767.0))
-    units = np.int64(np.rint((math.degrees(yaw[j]) * 10.0) % YAW_UNITS)) % YAW_UNITS
-    q[k, 0] = (qx & 0xFFFFFFFF) | ((qy & 0xFFFFFFFF) << 32)
-    q[k, 1] = (qz & 0xFFFF) | ((units | (np.int64(flags[j]) << 12)) << 16)
+def quantise(x, y, z, yaw, flags):
+    """Quantised body state packed in two words as the record's last 12 bytes:
+    (x mm | y mm << 32, z mm | yawf << 16). Scalars only: an inlined helper that takes
+    arrays costs reference-count updates (atomic) on every call in a hot loop."""
+    qx = np.int64(min(max(np.rint(x * 1000.0), -2147483648.0), 2147483647.0))
+    qy = np.int64(min(max(np.rint(y * 1000.0), -2147483648.0), 2147483647.0))
+    qz = np.int64(min(max(np.rint(z * 1000.0), -32768.0), 32767.0))
+    a = math.degrees(yaw) * 10.0
+    # Python's float % (as numba computes it), without its libm fmod call for the usual
+    # range: exact there, since a is then a or a + YAW_UNITS rounded once, as % gives.
+    if a >= 0.0 and a < YAW_UNITS:
+        m = a
+    elif a < 0.0 and a >= -YAW_UNITS:
+        m = a + YAW_UNITS
+    else:
+        m = a % YAW_UNITS
+    units = np.int64(np.rint(m)) % YAW_UNITS
+    return (qx & 0xFFFFFFFF) | ((qy & 0xFFFFFFFF) << 32), (qz & 0xFFFF) | ((units | (np.int64(flags) << 12)) << 16)
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -59,15 +65,6 @@ def put_key(out, pos, key):
     for k in range(len(key)):
         out[pos + 1 + k] = key[k]
     return pos + 1 + len(key)
-
-
-@njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def put_record(out32, word, eid, qall, j):
-    """One 16-byte body record (records.BODY_DTYPE) of row j as four aligned little-endian words."""
-    out32[word] = eid & 0xFFFFFFFF
-    out32[word + 1] = qall[j, 0] & 0xFFFFFFFF
-    out32[word + 2] = (qall[j, 0] >> 32) & 0xFFFFFFFF
-    out32[word + 3] = qall[j, 1] & 0xFFFFFFFF
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -296,7 +293,12 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         n_opt = 0
         for b in range(m):
             k = sel_k[b]
-            quantise(x, y, z, yaw, flags, cell_rows[k], qall, qstamp, stamp, k)
+            if qstamp[k] != stamp:          # each entity quantised once per pass
+                qstamp[k] = stamp
+                j = cell_rows[k]
+                w0, w1 = quantise(x[j], y[j], z[j], yaw[j], flags[j])
+                qall[k, 0] = w0
+                qall[k, 1] = w1
             send[b] = False
             p = prev[b]
             if p < 0:
@@ -354,13 +356,27 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                 out[begin + 2 + k] = (length >> (8 * (7 - k))) & 0xFF
         start[i] = begin + wsh
         pos = write_header(out, begin + wsh, tick, acks[s], nbody, npose)
-        quantise(x, y, z, yaw, flags, o, qall, qstamp, stamp, ko)
-        put_record(out32, pos >> 2, ids[o], qall, ko)
-        pos += BODY_SIZE
+        if qstamp[ko] != stamp:
+            qstamp[ko] = stamp
+            w0, w1 = quantise(x[o], y[o], z[o], yaw[o], flags[o])
+            qall[ko, 0] = w0
+            qall[ko, 1] = w1
+        # body records (records.BODY_DTYPE) as four aligned little-endian words each
+        w = pos >> 2
+        out32[w] = ids[o]
+        out32[w + 1] = qall[ko, 0] & 0xFFFFFFFF
+        out32[w + 2] = (qall[ko, 0] >> 32) & 0xFFFFFFFF
+        out32[w + 3] = qall[ko, 1] & 0xFFFFFFFF
+        w += 4
         for b in range(m):
             if send[b]:
-                put_record(out32, pos >> 2, sel_ids[b], qall, sel_k[b])
-                pos += BODY_SIZE
+                k = sel_k[b]
+                out32[w] = sel_ids[b] & 0xFFFFFFFF
+                out32[w + 1] = qall[k, 0] & 0xFFFFFFFF
+                out32[w + 2] = (qall[k, 0] >> 32) & 0xFFFFFFFF
+                out32[w + 3] = qall[k, 1] & 0xFFFFFFFF
+                w += 4
+        pos = w << 2
         if npose > 0:
             pos = put_key(out, pos, (112,))                  # "p"
             out[pos] = 0xC6
