@@ -207,6 +207,9 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
     tab_val = np.empty(tsize, np.int32)
     tab_gen = np.full(tsize, -1, np.int64)
     seen = np.zeros(cap, np.bool_)
+    l_tick = np.empty(cap, np.int64)
+    l_q0 = np.empty(cap, np.int64)
+    l_q1 = np.empty(cap, np.int64)
     for k in range(n):
         j = cell_rows[k]
         sx[k] = x[j]
@@ -239,6 +242,11 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             seen[a] = False
             if known_ids[s, a] >= 0:
                 table_put(tab_ids, tab_val, tab_gen, i, known_ids[s, a], a)
+            # the slot's sent state, read in order (the prefetcher streams it) into local
+            # copies that the choose step then reads in candidate order from L1
+            l_tick[a] = sent_tick[s, a]
+            l_q0[a] = sent_q[s, a, 0]
+            l_q1[a] = sent_q[s, a, 1]
         # gather + cap
         cnt = gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave, grid_slack,
                      tab_ids, tab_val, tab_gen, i, cand_rows, cand_d2)
@@ -304,8 +312,8 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             if p < 0:
                 send[b] = True
             else:
-                last = sent_tick[s, p]
-                changed = spt[k] > last or sent_q[s, p, 0] != qall[k, 0] or sent_q[s, p, 1] != qall[k, 1]
+                last = l_tick[p]
+                changed = spt[k] > last or l_q0[p] != qall[k, 0] or l_q1[p] != qall[k, 1]
                 if changed:
                     if sel_d2[b] <= near2 or tick - last >= max_interval:
                         send[b] = True
