@@ -103,24 +103,45 @@ def gather(ko, sid, sx, sy, cell_start, ox, oy, cell, nx, ny, r_enter, r_leave, 
     # hair of slack for rounding, plus how far anyone moved since the grid was built), so no
     # entity within r can lie outside the scanned block.
     slack = 1e-9 * (abs(px) + abs(py) + r_leave + 1.0) + grid_slack
-    gx0 = cell_coord(px - r_leave - slack, ox, cell, nx)
-    gx1 = cell_coord(px + r_leave + slack, ox, cell, nx)
     gy0 = cell_coord(py - r_leave - slack, oy, cell, ny)
     gy1 = cell_coord(py + r_leave + slack, oy, cell, ny)
-    cnt = 0
+    cnt = np.uint64(0)
     for gy in range(gy0, gy1 + 1):
-        # the cells gx0..gx1 of one grid row are consecutive: one contiguous range of entities
-        for k in range(cell_start[gy * nx + gx0], cell_start[gy * nx + gx1 + 1]):
+        # Each grid row is scanned only as wide as the circle is over the row's band: an
+        # entity there is at least `gap` away vertically (less the slack), so within
+        # sqrt(r^2 - gap^2) horizontally. Border rows also hold entities clamped into them
+        # from outside the grid, so their outer side has no gap.
+        lo = oy + gy * cell
+        hi = lo + cell
+        gap = 0.0
+        if gy > 0 and py < lo:
+            gap = lo - py
+        elif gy < ny - 1 and py > hi:
+            gap = py - hi
+        gap -= slack + 1e-9 * (abs(lo) + cell)
+        w = r_leave
+        if gap > 0.0:
+            w = math.sqrt(max(rl2 - gap * gap, 0.0))
+        gx0 = cell_coord(px - w - slack, ox, cell, nx)
+        gx1 = cell_coord(px + w + slack, ox, cell, nx)
+        # the cells gx0..gx1 of one grid row are consecutive: one contiguous range of
+        # entities, scanned without branches (the distance test does not predict well)
+        for k in range(np.uint64(cell_start[gy * nx + gx0]), np.uint64(cell_start[gy * nx + gx1 + 1])):
             dx, dy = sx[k] - px, sy[k] - py
             d2 = dx * dx + dy * dy
-            if d2 > rl2 or k == ko:
-                continue
-            if d2 > re2 and table_get(tab_ids, tab_val, tab_gen, gen, sid[k]) < 0:
-                continue
             cand[cnt] = k
             cand_d2[cnt] = d2
-            cnt += 1
-    return cnt
+            cnt += np.uint64((not d2 > rl2) & (k != np.uint64(ko)))   # (NaN kept, as before)
+    # past r_enter: only entities already known stay
+    m = 0
+    for c in range(cnt):
+        d2 = cand_d2[c]
+        if d2 > re2 and table_get(tab_ids, tab_val, tab_gen, gen, sid[cand[c]]) < 0:
+            continue
+        cand[m] = cand[c]
+        cand_d2[m] = d2
+        m += 1
+    return m
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
