@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from world.sim.encode import BODY_SIZE, POSE_SIZE
 from world.sim.grid import cell_coord
@@ -27,6 +30,28 @@ from world.sim.grid import cell_coord
 FLAG_VR = 1                 # == records.FLAG_VR
 HEADER_MAX = 56             # bytes around the records: alignment (3) + WebSocket header (<= 10) + msgpack (<= 41)
 YAW_UNITS = 3600
+
+
+@intrinsic
+def prefetch(typingctx, arr, idx):
+    """Hint the CPU to fetch element idx of arr's data (flat, C order) into the cache.
+    Only a hint: never faults, never changes a result."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [context.cast(builder, args[1], sig.args[1], types.intp)])
+        if getattr(ptr.type, "is_opaque", False):
+            name = "llvm.prefetch.p0"
+        else:                           # typed pointers (older LLVM)
+            ptr = builder.bitcast(ptr, ir.IntType(8).as_pointer())
+            name = "llvm.prefetch.p0i8"
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]), name)
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])     # read, keep in all levels, data
+        return context.get_dummy_value()
+    return types.void(arr, idx), codegen
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -248,6 +273,7 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
     for i in range(m_obs):
         obs_rows[i] = ordered[i]
     near2 = near_r * near_r
+    kcols = known_ids.shape[1]
     pos = 0
     n_enter = 0
     n_leave = 0
@@ -257,6 +283,16 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         o = obs_rows[i]
         ko = kof[o]
         s = slot_of[o]
+        if i + 1 < m_obs:
+            # the next observer's slot state is cold (1,000 slots a tick do not stay in L2):
+            # ask for it now, so it arrives while this observer is served
+            s1 = slot_of[obs_rows[i + 1]]
+            kn1 = known_n[s1]
+            for a in range(0, kn1, 8):
+                prefetch(known_ids, s1 * kcols + a)
+                prefetch(sent_tick, s1 * kcols + a)
+                prefetch(sent_q, 2 * (s1 * kcols + a))
+                prefetch(sent_q, 2 * (s1 * kcols + a) + 8)
         # the known set as a hash table: id -> index in the known list
         kn = known_n[s]
         for a in range(kn):
