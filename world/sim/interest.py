@@ -236,15 +236,11 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
     differ between calls.
     """
     m_obs = obs_rows.shape[0]
-    sel_ids = np.empty(cap, np.int64)
-    sel_k = np.empty(cap, np.int32)
-    sel_d2 = np.empty(cap, np.float64)
     prev = np.empty(cap, np.int32)
     send = np.zeros(cap, np.bool_)
     score = np.empty(cap, np.float64)
     opt = np.empty(cap, np.int32)
     opt_score = np.empty(cap, np.float64)
-    at = np.empty(cap, np.int32)
     out32 = out[:(out.shape[0] // 4) * 4].view(np.uint32)
     tsize = 1
     while tsize < 4 * cap:
@@ -314,74 +310,57 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
                 cand_d2[k] = -cand_d2[k]
             select_top(cand_rows, cand_d2, cnt, cap)
             for k in range(cap):
-                sel_k[k] = cand_rows[k]
-                sel_d2[k] = -cand_d2[k]
+                cand_d2[k] = -cand_d2[k]
             m = cap
-        else:
-            for k in range(cnt):
-                sel_k[k] = cand_rows[k]
-                sel_d2[k] = cand_d2[k]
-        # exact enter / leave against the known set
-        for b in range(m):
-            eid = sid[sel_k[b]]
-            sel_ids[b] = eid
-            p = table_get(tab_ids, tab_val, tab_gen, i, eid)
-            prev[b] = p
-            if p < 0:
-                enter_ids[n_enter] = eid
-                n_enter += 1
-            else:
-                seen[p] = True
-        for a in range(kn):
-            if not seen[a] and known_ids[s, a] >= 0:
-                leave_ids[n_leave] = known_ids[s, a]
-                n_leave += 1
-                known_ids[s, a] = -1            # a hole, reused by the next entering id
-        free = 0
-        for b in range(m):
-            if prev[b] < 0:
-                while free < kn and known_ids[s, free] >= 0:
-                    free += 1
-                if free == kn:
-                    kn += 1
-                known_ids[s, free] = sel_ids[b]
-                at[b] = free
-            else:
-                at[b] = prev[b]
-        while kn > 0 and known_ids[s, kn - 1] < 0:
-            kn -= 1
-        known_n[s] = kn
-        # choose what to send
+        # merge against the known set (exact enter / leave) and choose what to send, in one
+        # pass: entered entities, then changed ones that are near or have waited
+        # max_interval ticks (must), the rest optional
         px, py = sx[ko], sy[ko]
         fx, fy = -math.sin(yaw[o]), math.cos(yaw[o])
         used = BODY_SIZE
         n_opt = 0
+        nbody = 1
+        npose = 0
         for b in range(m):
-            k = sel_k[b]
+            k = cand_rows[b]
+            eid = sid[k]
             if qstamp[k] != stamp:          # each entity quantised once per pass
                 qstamp[k] = stamp
                 j = cell_rows[k]
                 w0, w1 = quantise(x[j], y[j], z[j], yaw[j], flags[j])
                 qall[k, 0] = w0
                 qall[k, 1] = w1
-            send[b] = False
-            p = prev[b]
+            p = table_get(tab_ids, tab_val, tab_gen, i, eid)
+            prev[b] = p
+            snd = False
             if p < 0:
-                send[b] = True
+                enter_ids[n_enter] = eid
+                n_enter += 1
+                snd = True
             else:
+                seen[p] = True
                 last = l_tick[p]
                 changed = spt[k] > last or l_q0[p] != qall[k, 0] or l_q1[p] != qall[k, 1]
                 if changed:
-                    if sel_d2[b] <= near2 or tick - last >= max_interval:
-                        send[b] = True
+                    if cand_d2[b] <= near2 or tick - last >= max_interval:
+                        snd = True
                     else:
-                        d = math.sqrt(sel_d2[b])
+                        d = math.sqrt(cand_d2[b])
                         front = (sx[k] - px) * fx + (sy[k] - py) * fy > 0.0
                         score[b] = (tick - last) * (2.0 if front else 1.0) / (1.0 + d / near_r)
                         opt[n_opt] = b
                         n_opt += 1
-            if send[b]:
-                used += BODY_SIZE + (POSE_SIZE if sfl[k] & FLAG_VR else 0)
+            send[b] = snd
+            if snd:
+                vr = sfl[k] & FLAG_VR
+                used += BODY_SIZE + (POSE_SIZE if vr else 0)
+                nbody += 1
+                npose += 1 if vr else 0
+        for a in range(kn):
+            if not seen[a] and known_ids[s, a] >= 0:
+                leave_ids[n_leave] = known_ids[s, a]
+                n_leave += 1
+                known_ids[s, a] = -1            # a hole, reused by the next entering id
         # optional updates: the best-scoring ones that fit the budget
         for k in range(n_opt):
             opt_score[k] = score[opt[k]]
@@ -391,18 +370,14 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             n_opt = fit
         for k in range(n_opt):
             b = opt[k]
-            cost = BODY_SIZE + (POSE_SIZE if sfl[sel_k[b]] & FLAG_VR else 0)
+            vr = sfl[cand_rows[b]] & FLAG_VR
+            cost = BODY_SIZE + (POSE_SIZE if vr else 0)
             if used + cost <= budget:
                 send[b] = True
                 used += cost
-        # write the frame: WebSocket header, msgpack header, own record, sent records, poses
-        nbody = 1
-        npose = 0
-        for b in range(m):
-            if send[b]:
                 nbody += 1
-                if sfl[sel_k[b]] & FLAG_VR:
-                    npose += 1
+                npose += 1 if vr else 0
+        # write the frame: WebSocket header, msgpack header, own record, sent records, poses
         hdr = 30 if acks[s] < 0 else 34
         length = hdr + nbody * BODY_SIZE + (7 + npose * POSE_SIZE if npose > 0 else 0)
         wsh = 2 if length < 126 else (4 if length < 65536 else 10)   # RFC 6455: shortest form
@@ -426,41 +401,53 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
             w0, w1 = quantise(x[o], y[o], z[o], yaw[o], flags[o])
             qall[ko, 0] = w0
             qall[ko, 1] = w1
-        # body records (records.BODY_DTYPE) as four aligned little-endian words each
+        # body records (records.BODY_DTYPE) as four aligned little-endian words each; what
+        # is sent is remembered in place (known positions are stable, entered ids take the
+        # first holes, in candidate order)
         w = pos >> 2
         out32[w] = ids[o]
         out32[w + 1] = qall[ko, 0] & 0xFFFFFFFF
         out32[w + 2] = (qall[ko, 0] >> 32) & 0xFFFFFFFF
         out32[w + 3] = qall[ko, 1] & 0xFFFFFFFF
         w += 4
+        free = 0
         for b in range(m):
             if send[b]:
-                k = sel_k[b]
-                out32[w] = sel_ids[b] & 0xFFFFFFFF
-                out32[w + 1] = qall[k, 0] & 0xFFFFFFFF
-                out32[w + 2] = (qall[k, 0] >> 32) & 0xFFFFFFFF
-                out32[w + 3] = qall[k, 1] & 0xFFFFFFFF
+                k = cand_rows[b]
+                eid = sid[k]
+                q0 = qall[k, 0]
+                q1 = qall[k, 1]
+                out32[w] = eid & 0xFFFFFFFF
+                out32[w + 1] = q0 & 0xFFFFFFFF
+                out32[w + 2] = (q0 >> 32) & 0xFFFFFFFF
+                out32[w + 3] = q1 & 0xFFFFFFFF
                 w += 4
+                a = prev[b]
+                if a < 0:
+                    while free < kn and known_ids[s, free] >= 0:
+                        free += 1
+                    if free == kn:
+                        kn += 1
+                    known_ids[s, free] = eid
+                    a = free
+                sent_q[s, a, 0] = q0
+                sent_q[s, a, 1] = q1
+                sent_tick[s, a] = tick
         pos = w << 2
+        while kn > 0 and known_ids[s, kn - 1] < 0:
+            kn -= 1
+        known_n[s] = kn
         if npose > 0:
             pos = put_key(out, pos, (112,))                  # "p"
             out[pos] = 0xC6
             put_u32be(out, pos + 1, npose * POSE_SIZE)
             pos += 5
             for b in range(m):
-                j = cell_rows[sel_k[b]]
+                j = cell_rows[cand_rows[b]]
                 if send[b] and flags[j] & FLAG_VR:
                     out[pos:pos + POSE_SIZE] = pose[j]
                     pos += POSE_SIZE
         end[i] = pos
-        # remember what was sent, in place (known positions are stable)
-        for b in range(m):
-            if send[b]:
-                a = at[b]
-                k = sel_k[b]
-                sent_q[s, a, 0] = qall[k, 0]
-                sent_q[s, a, 1] = qall[k, 1]
-                sent_tick[s, a] = tick
         enter_off[i + 1] = n_enter
         leave_off[i + 1] = n_leave
     return pos
