@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -218,24 +218,17 @@ def write_header(out, pos, tick, ack, nbody, npose):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, n,
-                  cell_start, cell_rows, ox, oy, cell, nx, ny,
-                  r_enter, r_leave, near_r, cap, budget, max_interval, tick, grid_slack,
-                  known_ids, known_n, sent_q, sent_tick, acks,
-                  out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
-                  qall, qstamp, stamp, sx, sy, cand_rows, cand_d2, sid, kof, sfl, spt):
-    """Interest, change tracking, budget and snapshot encoding for every observer row.
-
-    Observers are served in cell order (obs_rows is reordered in place to match the frames),
-    and every per-entity read goes through cell-ordered copies, so neighbouring observers
-    reuse the same memory. Observer i's msgpack frame is out[start[i]:end[i]];
-    out[ws_start[i]:end[i]] is the same frame with its WebSocket header (binary, unmasked,
-    as a server sends it) in front. Records are written as native words: the host must be
-    little-endian (checked in pipeline). qall/qstamp/sx/sy/sid/kof/cand_* are caller-owned
-    scratch of at least n rows, reused across ticks (fresh pages are slow); `stamp` must
-    differ between calls.
-    """
-    m_obs = obs_rows.shape[0]
+def serve(lo, hi, pos, n_enter, n_leave, obs_rows, kof, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick,
+          cell_start, cell_rows, ox, oy, cell, nx, ny,
+          r_enter, r_leave, near_r, cap, budget, max_interval, tick, grid_slack,
+          known_ids, known_n, sent_q, sent_tick, acks,
+          out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
+          qall, qstamp, stamp, sx, sy, sid, sfl, spt, cand_rows, cand_d2):
+    """Serve observers obs_rows[lo:hi] (already in cell order): frames from out[pos], entered
+    and left ids from enter_ids[n_enter] and leave_ids[n_leave], enter_off / leave_off
+    [lo + 1:hi + 1] set to the running counts; returns (pos, n_enter, n_leave) at the end.
+    A call owns its scratch (qall, qstamp, cand_*), so calls on disjoint observer ranges and
+    output regions can run at the same time."""
     prev = np.empty(cap, np.int32)
     send = np.zeros(cap, np.bool_)
     score = np.empty(cap, np.float64)
@@ -252,34 +245,13 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
     l_tick = np.empty(cap, np.int64)
     l_q0 = np.empty(cap, np.int64)
     l_q1 = np.empty(cap, np.int64)
-    for k in range(n):
-        j = cell_rows[k]
-        sx[k] = x[j]
-        sy[k] = y[j]
-        sid[k] = ids[j]
-        sfl[k] = flags[j]
-        spt[k] = pose_tick[j]
-        kof[j] = k
-    # serve observers in cell order
-    okey = np.empty(m_obs, np.int64)
-    for i in range(m_obs):
-        okey[i] = kof[obs_rows[i]]
-    order = np.argsort(okey)
-    ordered = obs_rows[order]
-    for i in range(m_obs):
-        obs_rows[i] = ordered[i]
     near2 = near_r * near_r
     kcols = known_ids.shape[1]
-    pos = 0
-    n_enter = 0
-    n_leave = 0
-    enter_off[0] = 0
-    leave_off[0] = 0
-    for i in range(m_obs):
+    for i in range(lo, hi):
         o = obs_rows[i]
         ko = kof[o]
         s = slot_of[o]
-        if i + 1 < m_obs:
+        if i + 1 < hi:
             # the next observer's slot state is cold (1,000 slots a tick do not stay in L2):
             # ask for it now, so it arrives while this observer is served
             s1 = slot_of[obs_rows[i + 1]]
@@ -450,4 +422,117 @@ def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, 
         end[i] = pos
         enter_off[i + 1] = n_enter
         leave_off[i + 1] = n_leave
-    return pos
+    return pos, n_enter, n_leave
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def in_cell_order(obs_rows, kof):
+    """Reorder observer rows in place by their cell-order index."""
+    m_obs = obs_rows.shape[0]
+    okey = np.empty(m_obs, np.int64)
+    for i in range(m_obs):
+        okey[i] = kof[obs_rows[i]]
+    order = np.argsort(okey)
+    ordered = obs_rows[order]
+    for i in range(m_obs):
+        obs_rows[i] = ordered[i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def interest_pass(obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, n,
+                  cell_start, cell_rows, ox, oy, cell, nx, ny,
+                  r_enter, r_leave, near_r, cap, budget, max_interval, tick, grid_slack,
+                  known_ids, known_n, sent_q, sent_tick, acks,
+                  out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
+                  qall, qstamp, stamp, sx, sy, cand_rows, cand_d2, sid, kof, sfl, spt):
+    """Interest, change tracking, budget and snapshot encoding for every observer row.
+
+    Observers are served in cell order (obs_rows is reordered in place to match the frames),
+    and every per-entity read goes through cell-ordered copies, so neighbouring observers
+    reuse the same memory. Observer i's msgpack frame is out[start[i]:end[i]];
+    out[ws_start[i]:end[i]] is the same frame with its WebSocket header (binary, unmasked,
+    as a server sends it) in front. Records are written as native words: the host must be
+    little-endian (checked in pipeline). qall/qstamp/sx/sy/sid/kof/cand_* are caller-owned
+    scratch of at least n rows, reused across ticks (fresh pages are slow); `stamp` must
+    differ between calls. Returns the end of the last frame.
+    """
+    for k in range(n):
+        j = cell_rows[k]
+        sx[k] = x[j]
+        sy[k] = y[j]
+        sid[k] = ids[j]
+        sfl[k] = flags[j]
+        spt[k] = pose_tick[j]
+        kof[j] = k
+    in_cell_order(obs_rows, kof)
+    enter_off[0] = 0
+    leave_off[0] = 0
+    return serve(0, obs_rows.shape[0], 0, 0, 0, obs_rows, kof, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick,
+                 cell_start, cell_rows, ox, oy, cell, nx, ny,
+                 r_enter, r_leave, near_r, cap, budget, max_interval, tick, grid_slack,
+                 known_ids, known_n, sent_q, sent_tick, acks,
+                 out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
+                 qall, qstamp, stamp, sx, sy, sid, sfl, spt, cand_rows, cand_d2)[0]
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def interest_pass_parallel(chunks, obs_rows, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick, n,
+                           cell_start, cell_rows, ox, oy, cell, nx, ny,
+                           r_enter, r_leave, near_r, cap, budget, max_interval, tick, grid_slack,
+                           known_ids, known_n, sent_q, sent_tick, acks,
+                           out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
+                           qall_c, qstamp_c, stamp, sx, sy, cand_rows_c, cand_d2_c, sid, kof, sfl, spt):
+    """interest_pass with the observers split into `chunks` runs (in cell order) served in
+    parallel: the same frames, byte for byte, and the same events and state.
+
+    Chunk c serves observers [c * m // chunks, (c + 1) * m // chunks) with its own scratch
+    (qall_c[c], qstamp_c[c], cand_rows_c[c], cand_d2_c[c]; a quantised record may then be
+    computed by two chunks, to the same value) and writes frames into its own region of
+    `out` (so frames are not back to back: use ws_start / start / end). Its entered and left
+    ids are written into their own regions too, then moved down to make the CSR lists.
+    """
+    for k in prange(n):
+        j = cell_rows[k]
+        sx[k] = x[j]
+        sy[k] = y[j]
+        sid[k] = ids[j]
+        sfl[k] = flags[j]
+        spt[k] = pose_tick[j]
+        kof[j] = k
+    in_cell_order(obs_rows, kof)
+    m_obs = obs_rows.shape[0]
+    ev_max = known_ids.shape[1]             # most enter (or leave) ids one observer produces
+    frame_max = out.shape[0] // max(m_obs, 1)
+    enter_off[0] = 0
+    leave_off[0] = 0
+    res = np.zeros((chunks, 3), np.int64)
+    for c in prange(chunks):
+        lo = c * m_obs // chunks
+        hi = (c + 1) * m_obs // chunks
+        p, e, l = serve(lo, hi, lo * frame_max, lo * ev_max, lo * ev_max,
+                        obs_rows, kof, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick,
+                        cell_start, cell_rows, ox, oy, cell, nx, ny,
+                        r_enter, r_leave, near_r, cap, budget, max_interval, tick, grid_slack,
+                        known_ids, known_n, sent_q, sent_tick, acks,
+                        out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
+                        qall_c[c], qstamp_c[c], stamp, sx, sy, sid, sfl, spt, cand_rows_c[c], cand_d2_c[c])
+        res[c, 0] = p
+        res[c, 1] = e
+        res[c, 2] = l
+    # stitch the event lists: chunk c's ids follow chunk c - 1's
+    ne = 0
+    nl = 0
+    for c in range(chunks):
+        lo = c * m_obs // chunks
+        hi = (c + 1) * m_obs // chunks
+        base = lo * ev_max
+        for k in range(res[c, 1] - base):
+            enter_ids[ne + k] = enter_ids[base + k]
+        for k in range(res[c, 2] - base):
+            leave_ids[nl + k] = leave_ids[base + k]
+        for i in range(lo + 1, hi + 1):
+            enter_off[i] -= base - ne
+            leave_off[i] -= base - nl
+        ne += res[c, 1] - base
+        nl += res[c, 2] - base
+    return res[chunks - 1, 0]

@@ -182,3 +182,6 @@ def warm_up(world: World, cfg: Config) -> None:
         space.join(Session(user=uid, name=f"warm{uid}", kind="bot", role="member", sink=_NullSink()), x, y, yaw)
     space.tick()
     space.tick()
+    # big spaces serve observers on numba's threads: load (or compile) that kernel now too
+    step(space.bodies, space.interest, space.grid, space.boxes, space.bounds, space.params,
+         space.tick_no + 1, parallel=True)
