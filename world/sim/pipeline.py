@@ -30,6 +30,29 @@ if sys.byteorder != "little":    # the interest pass stores little-endian record
     raise ImportError("world.sim.pipeline needs a little-endian host")
 
 
+@numba.njit(cache=True, nogil=True)
+def mark_moving(flags: np.ndarray, moved: np.ndarray, n: int) -> None:
+    """flags' FLAG_MOVING bit <- moved, for rows 0..n-1."""
+    for i in range(n):
+        flags[i] = (flags[i] & ~FLAG_MOVING) | (FLAG_MOVING if moved[i] else 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def observer_rows(slot: np.ndarray, n: int, phases: int, phase: int) -> np.ndarray:
+    """Rows (ascending) of the observers served this tick: slot >= 0, and slot % phases == phase
+    when phases > 1."""
+    count = 0
+    for i in range(n):
+        count += slot[i] >= 0 and (phases <= 1 or slot[i] % phases == phase)
+    rows = np.empty(count, np.int32)
+    k = 0
+    for i in range(n):
+        if slot[i] >= 0 and (phases <= 1 or slot[i] % phases == phase):
+            rows[k] = i
+            k += 1
+    return rows
+
+
 class TickParams(NamedTuple):
     dt: float = 1.0 / 30.0
     walk_speed: float = 3.0
@@ -173,14 +196,10 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
                 grid_slack = float(stats[0])    # pushes are tiny: widen the scan, keep the grid
             else:
                 cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
-        b.flags[:n] = (b.flags[:n] & ~FLAG_MOVING) | (b.moved[:n].view(np.uint8) * FLAG_MOVING)
+        mark_moving(b.flags, b.moved, n)
     else:
         cell_start, cell_rows = build_grid(b.x, b.y, 0, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
-    if phases <= 1:
-        obs_rows = np.flatnonzero(b.slot[:n] >= 0).astype(np.int32)
-    else:
-        slots = b.slot[:n]
-        obs_rows = np.flatnonzero((slots >= 0) & (slots % phases == tick % phases)).astype(np.int32)
+    obs_rows = observer_rows(b.slot, n, phases, tick % max(phases, 1))
     m = len(obs_rows)
     buf, enter_ids, leave_ids = interest.buffers(m)
     ws_start = np.empty(m, np.int64)
