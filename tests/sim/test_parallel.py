@@ -33,7 +33,7 @@ def frames(f) -> list:
 @pytest.mark.parametrize("phases, chunks", [(1, 2), (2, 3)])
 def test_parallel_pass_matches_the_serial_pass_byte_for_byte(phases, chunks, monkeypatch):
     import world.sim.pipeline as pipeline
-    monkeypatch.setattr(pipeline, "RUNS_PER_THREAD", chunks)   # several runs, whatever the cores
+    monkeypatch.setattr(pipeline.numba, "get_num_threads", lambda: chunks)   # chunks, whatever the cores
     bounds = np.array([0.0, 0.0, 200.0, 200.0])
     grid = grid_for_bounds(bounds, 22.0)
     params = TickParams(r_enter=40.0, r_leave=44.0, cap=48, budget_bytes=320)   # cap and budget bind

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import get_thread_id, njit, prange, types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -485,23 +485,20 @@ def interest_pass_parallel(chunks, obs_rows, slot_of, ids, x, y, z, yaw, flags, 
     """interest_pass with the observers split into `chunks` runs (in cell order) served in
     parallel: the same frames, byte for byte, and the same events and state.
 
-    Run c serves observers [c * m // chunks, (c + 1) * m // chunks) with the scratch of the
-    thread running it (qall_c[t], qstamp_c[t], cand_rows_c[t], cand_d2_c[t], t < numba's
-    thread count; a quantised record may then be computed by two threads, to the same value)
-    and writes frames into its own region of `out` (so frames are not back to back: use
-    ws_start / start / end). Its entered and left ids are written into their own regions
-    too, then moved down to make the CSR lists. Callers hand runs out one at a time
-    (numba.set_parallel_chunksize(1)) so that a thread slowed by another process takes fewer.
+    Chunk c serves observers [c * m // chunks, (c + 1) * m // chunks) with its own scratch
+    (qall_c[c], qstamp_c[c], cand_rows_c[c], cand_d2_c[c]; a quantised record may then be
+    computed by two chunks, to the same value) and writes frames into its own region of
+    `out` (so frames are not back to back: use ws_start / start / end). Its entered and left
+    ids are written into their own regions too, then moved down to make the CSR lists.
     """
-    for c in prange(chunks):                # the cell-ordered copies, in blocks of rows
-        for k in range(c * n // chunks, (c + 1) * n // chunks):
-            j = cell_rows[k]
-            sx[k] = x[j]
-            sy[k] = y[j]
-            sid[k] = ids[j]
-            sfl[k] = flags[j]
-            spt[k] = pose_tick[j]
-            kof[j] = k
+    for k in prange(n):
+        j = cell_rows[k]
+        sx[k] = x[j]
+        sy[k] = y[j]
+        sid[k] = ids[j]
+        sfl[k] = flags[j]
+        spt[k] = pose_tick[j]
+        kof[j] = k
     in_cell_order(obs_rows, kof)
     m_obs = obs_rows.shape[0]
     ev_max = known_ids.shape[1]             # most enter (or leave) ids one observer produces
@@ -512,14 +509,13 @@ def interest_pass_parallel(chunks, obs_rows, slot_of, ids, x, y, z, yaw, flags, 
     for c in prange(chunks):
         lo = c * m_obs // chunks
         hi = (c + 1) * m_obs // chunks
-        t = get_thread_id()
         p, e, l = serve(lo, hi, lo * frame_max, lo * ev_max, lo * ev_max,
                         obs_rows, kof, slot_of, ids, x, y, z, yaw, flags, pose, pose_tick,
                         cell_start, cell_rows, ox, oy, cell, nx, ny,
                         r_enter, r_leave, near_r, cap, budget, max_interval, tick, grid_slack,
                         known_ids, known_n, sent_q, sent_tick, acks,
                         out, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
-                        qall_c[t], qstamp_c[t], stamp, sx, sy, sid, sfl, spt, cand_rows_c[t], cand_d2_c[t])
+                        qall_c[c], qstamp_c[c], stamp, sx, sy, sid, sfl, spt, cand_rows_c[c], cand_d2_c[c])
         res[c, 0] = p
         res[c, 1] = e
         res[c, 2] = l

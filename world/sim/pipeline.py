@@ -26,7 +26,6 @@ SORT_EVERY = 64              # ticks between re-sorting the rows into grid-cell 
 # on (and at least this many observers per thread); below, it runs on the calling thread.
 PARALLEL_MIN_ENTITIES = 50_000
 PARALLEL_MIN_OBSERVERS = 64
-RUNS_PER_THREAD = 4          # observer runs per thread, handed out one at a time (load balance)
 if sys.byteorder != "little":    # the interest pass stores little-endian records as native words
     raise ImportError("world.sim.pipeline needs a little-endian host")
 
@@ -113,15 +112,15 @@ class Interest:
         self._rows = rows
         self._chunks = 0
 
-    def thread_scratch(self, threads: int) -> tuple[np.ndarray, ...]:
-        """Per-thread scratch of the parallel interest pass: (qall, qstamp, cand_rows, cand_d2)."""
-        if threads != self._chunks or self.qall_c.shape[1] < self._rows:
+    def chunk_scratch(self, chunks: int) -> tuple[np.ndarray, ...]:
+        """Per-chunk scratch of the parallel interest pass: (qall, qstamp, cand_rows, cand_d2)."""
+        if chunks != self._chunks or self.qall_c.shape[1] < self._rows:
             rows = self._rows
-            self.qall_c = np.empty((threads, rows, 2), np.int64)
-            self.qstamp_c = np.full((threads, rows), -1, np.int64)
-            self.cand_rows_c = np.empty((threads, rows), np.int32)
-            self.cand_d2_c = np.empty((threads, rows), np.float64)
-            self._chunks = threads
+            self.qall_c = np.empty((chunks, rows, 2), np.int64)
+            self.qstamp_c = np.full((chunks, rows), -1, np.int64)
+            self.cand_rows_c = np.empty((chunks, rows), np.int32)
+            self.cand_d2_c = np.empty((chunks, rows), np.float64)
+            self._chunks = chunks
         return self.qall_c, self.qstamp_c, self.cand_rows_c, self.cand_d2_c
 
     def _alloc(self, slots: int) -> None:
@@ -214,21 +213,15 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     if parallel is None:
         parallel = threads > 1 and n >= PARALLEL_MIN_ENTITIES and m >= PARALLEL_MIN_OBSERVERS * threads
     if parallel:
-        qall_c, qstamp_c, cand_rows_c, cand_d2_c = i.thread_scratch(threads)
-        # runs are handed out one at a time: a thread that another process slows down takes
-        # fewer of them (the setting is per calling thread; restored after)
-        chunksize = numba.set_parallel_chunksize(1)
-        try:
-            interest_pass_parallel(RUNS_PER_THREAD * threads, obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose,
-                                   b.pose_tick, n, cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx,
-                                   g.ny, p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap),
-                                   p.budget_bytes * max(phases, 1), p.max_interval, tick, grid_slack,
-                                   i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
-                                   buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
-                                   qall_c, qstamp_c, i.passes, i.sx, i.sy, cand_rows_c, cand_d2_c, i.sid, i.kof,
-                                   i.sfl, i.spt)
-        finally:
-            numba.set_parallel_chunksize(chunksize)
+        qall_c, qstamp_c, cand_rows_c, cand_d2_c = i.chunk_scratch(threads)
+        interest_pass_parallel(threads, obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose,
+                               b.pose_tick, n, cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx,
+                               g.ny, p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap),
+                               p.budget_bytes * max(phases, 1), p.max_interval, tick, grid_slack,
+                               i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
+                               buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
+                               qall_c, qstamp_c, i.passes, i.sx, i.sy, cand_rows_c, cand_d2_c, i.sid, i.kof,
+                               i.sfl, i.spt)
         return Frames(buf, obs_rows, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off)
     interest_pass(obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose, b.pose_tick, n,
                   cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx, g.ny,
