@@ -22,9 +22,8 @@ from world.sim.state import Bodies
 
 FLAG_MOVING = np.uint8(4)    # == records.FLAG_MOVING
 SORT_EVERY = 64              # ticks between re-sorting the rows into grid-cell order
-# The interest pass is split over numba's threads (NUMBA_NUM_THREADS) from this many entities
-# on (and at least this many observers per thread); below, it runs on the calling thread.
-PARALLEL_MIN_ENTITIES = 50_000
+# With step(parallel_from=N > 0), spaces of at least N entities (and this many observers per
+# thread) split the interest pass over numba's threads (NUMBA_NUM_THREADS).
 PARALLEL_MIN_OBSERVERS = 64
 if sys.byteorder != "little":    # the interest pass stores little-endian records as native words
     raise ImportError("world.sim.pipeline needs a little-endian host")
@@ -168,14 +167,16 @@ class Interest:
 
 
 def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, bounds: np.ndarray,
-         params: TickParams, tick: int, phases: int = 1, parallel: bool | None = None) -> Frames:
+         params: TickParams, tick: int, phases: int = 1, parallel: bool | None = None,
+         parallel_from: int = 0) -> Frames:
     """Advance every body one tick and produce the frames and events of the observers served
     this tick: all of them when phases == 1, else those whose slot % phases == tick % phases
     (each then gets a frame every `phases` ticks, with `phases` times the byte budget).
 
     parallel: serve observers on numba's threads (True), on this thread (False), or decide
-    by size (None: PARALLEL_MIN_ENTITIES, PARALLEL_MIN_OBSERVERS). The frames are the same
-    bytes either way (frames are not back to back in `buf` when parallel)."""
+    by size (None: with parallel_from > 0, from that many entities on, given more than one
+    thread and PARALLEL_MIN_OBSERVERS per thread). The frames are the same bytes either way
+    (frames are not back to back in `buf` when parallel)."""
     b, g, p = bodies, grid, params
     n = b.n
     interest._scratch_for(max(n, 1))
@@ -211,7 +212,8 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     i.passes += 1
     threads = numba.get_num_threads()
     if parallel is None:
-        parallel = threads > 1 and n >= PARALLEL_MIN_ENTITIES and m >= PARALLEL_MIN_OBSERVERS * threads
+        parallel = (0 < parallel_from <= n and threads > 1
+                    and m >= PARALLEL_MIN_OBSERVERS * threads)
     if parallel:
         qall_c, qstamp_c, cand_rows_c, cand_d2_c = i.chunk_scratch(threads)
         interest_pass_parallel(threads, obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose,
