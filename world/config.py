@@ -25,6 +25,9 @@ class Config:
     max_update_interval: int = 10     # ticks a changed entity in view waits at most for an update
     crowd_observers: int = 300        # above this many clients in one space, each client gets
     crowd_phases: int = 2             # ... a snapshot every crowd_phases ticks (staggered, budget x phases)
+    parallel_entities: int = 0        # spaces with at least this many entities serve snapshots on numba's
+                                      # threads (NUMBA_NUM_THREADS); 0 = never (one core each, steadier
+                                      # when other processes share the cores)
     hearing_radius: float = 20.0      # metres: who hears near chat and emotes
     walk_speed: float = 3.0           # m/s
     run_speed: float = 6.0            # m/s

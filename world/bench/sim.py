@@ -167,7 +167,8 @@ def brute_neighbours(lay: Layout, radius: float) -> Callable[[], tuple]:
 
 
 def tick_world(x: np.ndarray, y: np.ndarray, observers: np.ndarray, radius: float,
-               cell: float, side: float, seed: int = SEED, phases: int = 1) -> Callable[[int], Any]:
+               cell: float, side: float, seed: int = SEED, phases: int = 1,
+               parallel_from: int = 0) -> Callable[[int], Any]:
     """A square space of walking entities (random intents); returns a function running tick t."""
     from world.sim.grid import grid_for_bounds
     from world.sim.pipeline import Interest, step
@@ -199,7 +200,7 @@ def tick_world(x: np.ndarray, y: np.ndarray, observers: np.ndarray, radius: floa
     boxes = np.zeros((0, 4), np.float64)
 
     def tick(t: int) -> Any:
-        return step(bodies, interest, grid, boxes, bounds, params, t, phases)
+        return step(bodies, interest, grid, boxes, bounds, params, t, phases, parallel_from=parallel_from)
     return tick
 
 
@@ -280,6 +281,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tick-observers", type=int, default=TICK_OBSERVERS,
                         help=f"observers (connected clients) in the full tick (default {TICK_OBSERVERS}, "
                              "or every entity if fewer)")
+    parser.add_argument("--parallel-from", type=int, default=None, metavar="N",
+                        help="the full tick serves observers on numba's threads in spaces of N or more "
+                             "entities (default: the server's parallel_entities, 0 = never)")
     parser.add_argument("--repeats", type=parse_repeats, default=None,
                         help="timed runs per method: a count or 'auto' (default)")
     parser.add_argument("--json", action="store_true",
@@ -310,6 +314,10 @@ def run(args: argparse.Namespace) -> int:
     radius = args.radius
     cell = args.cell or radius
     tick_cell = args.tick_cell or (radius + _server_margin()) / 2.0
+    parallel_from = getattr(args, "parallel_from", None)
+    if parallel_from is None:
+        from world.config import Config
+        parallel_from = Config().parallel_entities
     no_tick = pipeline_missing()
     try:
         import scipy.spatial  # noqa: F401
@@ -335,9 +343,10 @@ def run(args: argparse.Namespace) -> int:
             if not no_tick:
                 try:
                     row["tick"] = _time_tick(lay, radius, tick_cell, args.repeats, args.tick_observers,
-                                             server=True)
+                                             server=True, parallel_from=parallel_from)
                     row["tick_all"] = _time_tick(lay, radius, tick_cell, args.repeats,
-                                                 args.tick_observers, server=False)
+                                                 args.tick_observers, server=False,
+                                                 parallel_from=parallel_from)
                 except Exception as exc:  # a broken tick is reported, the comparison still runs
                     console.print(f"[red]full tick failed at {n:,} entities: {exc!r}[/]")
                     ok = False
@@ -378,7 +387,7 @@ def _server_margin() -> float:
 
 
 def _time_tick(lay: Layout, radius: float, cell: float, repeats: int | None, observers: int,
-               server: bool) -> Timing:
+               server: bool, parallel_from: int = 0) -> Timing:
     """The tick as the server runs it (server=True: crowds served in staggered phases, see
     Space.tick), or with every client served every tick."""
     from world.config import Config
@@ -388,7 +397,7 @@ def _time_tick(lay: Layout, radius: float, cell: float, repeats: int | None, obs
         np.sort(np.random.default_rng(SEED + 1).choice(n, observers, replace=False)).astype(np.int32)
     cfg = Config()
     phases = cfg.crowd_phases if server and len(rows) > cfg.crowd_observers else 1
-    tick = tick_world(lay.x, lay.y, rows, radius, cell, lay.side, phases=phases)
+    tick = tick_world(lay.x, lay.y, rows, radius, cell, lay.side, phases=phases, parallel_from=parallel_from)
     count = iter(range(1 << 62))
     return time_runs(lambda: tick(next(count)), repeats)[0]
 

@@ -218,6 +218,10 @@ def integrate(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, ux: np.ndarray, uy:
               bounds: np.ndarray) -> None:
     """All rows: yaw <- wrapped intended yaw, position moved along the intent's direction
     (ux, uy from intent_direction, computed once per input) as move_one would, moved <- changed."""
+    # move_by's fast path (a move with nothing near) is written out here rather than inlined:
+    # an inlined helper that takes arrays costs atomic reference-count updates on every row.
+    nbox = boxes.shape[0]
+    b_lo_x, b_lo_y, b_hi_x, b_hi_y = bounds[0], bounds[1], bounds[2], bounds[3]
     for i in range(n):
         if math.isfinite(iyaw[i]):
             yaw[i] = wrap_angle(iyaw[i])
@@ -225,8 +229,34 @@ def integrate(x: np.ndarray, y: np.ndarray, yaw: np.ndarray, ux: np.ndarray, uy:
             moved[i] = False
             continue
         speed = (run_speed if run[i] else walk_speed) * dt
-        nx, ny = move_by(x[i], y[i], ux[i] * speed, uy[i] * speed, float(radius[i]), boxes, bounds)
-        moved[i] = nx != x[i] or ny != y[i]
+        px = x[i]
+        py = y[i]
+        dx = ux[i] * speed
+        dy = uy[i] * speed
+        if dx == 0.0 and dy == 0.0:
+            moved[i] = False
+            continue
+        r = max(float(radius[i]), 0.0)
+        reach = 0.5 * (r + 0.5 * MIN_WALL) * MAX_SUBSTEPS
+        clear = dx * dx + dy * dy <= reach * reach
+        if clear:           # clear_path, as move_by tests it
+            lo_x = min(px, px + dx) - r
+            hi_x = max(px, px + dx) + r
+            lo_y = min(py, py + dy) - r
+            hi_y = max(py, py + dy) + r
+            if lo_x < b_lo_x or lo_y < b_lo_y or hi_x > b_hi_x or hi_y > b_hi_y:
+                clear = False
+            else:
+                for b in range(nbox):
+                    if lo_x <= boxes[b, 2] and hi_x >= boxes[b, 0] and lo_y <= boxes[b, 3] and hi_y >= boxes[b, 1]:
+                        clear = False
+                        break
+        if clear:
+            nx = px + dx
+            ny = py + dy
+        else:
+            nx, ny = move_by(px, py, dx, dy, r, boxes, bounds)
+        moved[i] = nx != px or ny != py
         x[i] = nx
         y[i] = ny
 

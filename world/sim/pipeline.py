@@ -11,18 +11,45 @@ from __future__ import annotations
 import sys
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from world.sim.encode import BODY_SIZE, POSE_SIZE
 from world.sim.grid import GridSpec, build_grid
-from world.sim.interest import HEADER_MAX, interest_pass
+from world.sim.interest import HEADER_MAX, interest_pass, interest_pass_parallel
 from world.sim.movement import integrate, separate
 from world.sim.state import Bodies
 
 FLAG_MOVING = np.uint8(4)    # == records.FLAG_MOVING
 SORT_EVERY = 64              # ticks between re-sorting the rows into grid-cell order
+# With step(parallel_from=N > 0), spaces of at least N entities (and this many observers per
+# thread) split the interest pass over numba's threads (NUMBA_NUM_THREADS).
+PARALLEL_MIN_OBSERVERS = 64
 if sys.byteorder != "little":    # the interest pass stores little-endian records as native words
     raise ImportError("world.sim.pipeline needs a little-endian host")
+
+
+@numba.njit(cache=True, nogil=True)
+def mark_moving(flags: np.ndarray, moved: np.ndarray, n: int) -> None:
+    """flags' FLAG_MOVING bit <- moved, for rows 0..n-1."""
+    for i in range(n):
+        flags[i] = (flags[i] & ~FLAG_MOVING) | (FLAG_MOVING if moved[i] else 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def observer_rows(slot: np.ndarray, n: int, phases: int, phase: int) -> np.ndarray:
+    """Rows (ascending) of the observers served this tick: slot >= 0, and slot % phases == phase
+    when phases > 1."""
+    count = 0
+    for i in range(n):
+        count += slot[i] >= 0 and (phases <= 1 or slot[i] % phases == phase)
+    rows = np.empty(count, np.int32)
+    k = 0
+    for i in range(n):
+        if slot[i] >= 0 and (phases <= 1 or slot[i] % phases == phase):
+            rows[k] = i
+            k += 1
+    return rows
 
 
 class TickParams(NamedTuple):
@@ -82,6 +109,18 @@ class Interest:
         self.sfl = np.empty(rows, np.uint8)
         self.spt = np.empty(rows, np.int64)
         self._rows = rows
+        self._chunks = 0
+
+    def chunk_scratch(self, chunks: int) -> tuple[np.ndarray, ...]:
+        """Per-chunk scratch of the parallel interest pass: (qall, qstamp, cand_rows, cand_d2)."""
+        if chunks != self._chunks or self.qall_c.shape[1] < self._rows:
+            rows = self._rows
+            self.qall_c = np.empty((chunks, rows, 2), np.int64)
+            self.qstamp_c = np.full((chunks, rows), -1, np.int64)
+            self.cand_rows_c = np.empty((chunks, rows), np.int32)
+            self.cand_d2_c = np.empty((chunks, rows), np.float64)
+            self._chunks = chunks
+        return self.qall_c, self.qstamp_c, self.cand_rows_c, self.cand_d2_c
 
     def _alloc(self, slots: int) -> None:
         cap, old = self.cap, self.slots
@@ -128,10 +167,16 @@ class Interest:
 
 
 def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, bounds: np.ndarray,
-         params: TickParams, tick: int, phases: int = 1) -> Frames:
+         params: TickParams, tick: int, phases: int = 1, parallel: bool | None = None,
+         parallel_from: int = 0) -> Frames:
     """Advance every body one tick and produce the frames and events of the observers served
     this tick: all of them when phases == 1, else those whose slot % phases == tick % phases
-    (each then gets a frame every `phases` ticks, with `phases` times the byte budget)."""
+    (each then gets a frame every `phases` ticks, with `phases` times the byte budget).
+
+    parallel: serve observers on numba's threads (True), on this thread (False), or decide
+    by size (None: with parallel_from > 0, from that many entities on, given more than one
+    thread and PARALLEL_MIN_OBSERVERS per thread). The frames are the same bytes either way
+    (frames are not back to back in `buf` when parallel)."""
     b, g, p = bodies, grid, params
     n = b.n
     interest._scratch_for(max(n, 1))
@@ -152,14 +197,10 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
                 grid_slack = float(stats[0])    # pushes are tiny: widen the scan, keep the grid
             else:
                 cell_start, cell_rows = build_grid(b.x, b.y, n, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
-        b.flags[:n] = (b.flags[:n] & ~FLAG_MOVING) | (b.moved[:n].view(np.uint8) * FLAG_MOVING)
+        mark_moving(b.flags, b.moved, n)
     else:
         cell_start, cell_rows = build_grid(b.x, b.y, 0, g.origin_x, g.origin_y, g.cell, g.nx, g.ny)
-    if phases <= 1:
-        obs_rows = np.flatnonzero(b.slot[:n] >= 0).astype(np.int32)
-    else:
-        slots = b.slot[:n]
-        obs_rows = np.flatnonzero((slots >= 0) & (slots % phases == tick % phases)).astype(np.int32)
+    obs_rows = observer_rows(b.slot, n, phases, tick % max(phases, 1))
     m = len(obs_rows)
     buf, enter_ids, leave_ids = interest.buffers(m)
     ws_start = np.empty(m, np.int64)
@@ -169,6 +210,21 @@ def step(bodies: Bodies, interest: Interest, grid: GridSpec, boxes: np.ndarray, 
     leave_off = np.empty(m + 1, np.int64)
     i = interest
     i.passes += 1
+    threads = numba.get_num_threads()
+    if parallel is None:
+        parallel = (0 < parallel_from <= n and threads > 1
+                    and m >= PARALLEL_MIN_OBSERVERS * threads)
+    if parallel:
+        qall_c, qstamp_c, cand_rows_c, cand_d2_c = i.chunk_scratch(threads)
+        interest_pass_parallel(threads, obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose,
+                               b.pose_tick, n, cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx,
+                               g.ny, p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap),
+                               p.budget_bytes * max(phases, 1), p.max_interval, tick, grid_slack,
+                               i.known_ids, i.known_n, i.sent_q, i.sent_tick, i.acks,
+                               buf, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off,
+                               qall_c, qstamp_c, i.passes, i.sx, i.sy, cand_rows_c, cand_d2_c, i.sid, i.kof,
+                               i.sfl, i.spt)
+        return Frames(buf, obs_rows, ws_start, start, end, enter_ids, enter_off, leave_ids, leave_off)
     interest_pass(obs_rows, b.slot, b.ids, b.x, b.y, b.z, b.yaw, b.flags, b.pose, b.pose_tick, n,
                   cell_start, cell_rows, g.origin_x, g.origin_y, g.cell, g.nx, g.ny,
                   p.r_enter, p.r_leave, p.near_r, min(p.cap, i.cap), p.budget_bytes * max(phases, 1), p.max_interval, tick,

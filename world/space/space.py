@@ -151,7 +151,7 @@ class Space:
         # a share of the snapshots, so the tick's cost stays flat as the crowd grows.
         phases = self.cfg.crowd_phases if len(self.sessions) > self.cfg.crowd_observers else 1
         f = step(self.bodies, self.interest, self.grid, self.boxes, self.bounds, self.params, self.tick_no,
-                 phases)
+                 phases, parallel_from=self.cfg.parallel_entities)
         view = memoryview(f.buf)
         eo, lo = f.enter_off.tolist(), f.leave_off.tolist()
         sessions, meta = self.sessions, self.meta
@@ -183,3 +183,6 @@ def warm_up(world: World, cfg: Config) -> None:
         space.join(Session(user=uid, name=f"warm{uid}", kind="bot", role="member", sink=_NullSink()), x, y, yaw)
     space.tick()
     space.tick()
+    if cfg.parallel_entities > 0:   # big spaces serve observers on numba's threads: that kernel too
+        step(space.bodies, space.interest, space.grid, space.boxes, space.bounds, space.params,
+             space.tick_no + 1, parallel=True)
