@@ -54,6 +54,7 @@ class Config:
     brain: str = "local"                    # local | openai | scripted (a persona file may override)
     agent_thought_timeout: float = 30.0     # seconds one thought (queue + phrasing) may take
     agent_max_per_space: int = 40
+    agent_phrasing_queue: int = 3           # lines at most in (or waiting for) one brain; more say their draft
     # Persistence
     synchronous: str = "FULL"
     position_save_s: float = 5.0

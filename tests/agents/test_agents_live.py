@@ -371,3 +371,20 @@ async def test_slow_backend_does_not_hold_the_tick(tmp_path):
             # while the brain was slow, ticks and snapshots kept their rate (about 30 a second)
             ticks = srv.realm.all_spaces()[0].tick_no - tick
             assert ticks > 30 and alice.snaps_received - snaps >= ticks * 0.8
+
+
+@aio
+async def test_a_busy_brain_makes_agents_say_their_draft_at_once(tmp_path):
+    async with running_server(tmp_path, agent_phrasing_queue=1) as srv:
+        srv.agents.brains["scripted"] = ScriptedBrain(delay_s=0.1)
+        async with await Bot.connect(srv.url, "Alice") as alice, await Bot.connect(srv.url, "Bob") as bob:
+            pa = (await alice.request("summon", agent="companion"))["user"]
+            pb = (await bob.request("summon", agent="companion"))["user"]
+            await asyncio.gather(alice.dm(pa, "my locker code is 4471"), bob.dm(pb, "my locker code is 1234"))
+            ra = await alice.wait_for(final_from(pa), timeout=10)
+            rb = await bob.wait_for(final_from(pb), timeout=10)
+            assert "4471" in ra["text"] and "1234" in rb["text"]
+            streamed = [bool([m for m in bot.inbox["chat"] if m.get("partial") and m.get("sid") == r["sid"]
+                              and m.get("from") == r["from"]]) for bot, r in ((alice, ra), (bob, rb))]
+            assert sorted(streamed) == [False, True]          # one phrased by the model, one said as drafted
+            assert srv.stats()["agents"]["drafts_direct"] == 1

@@ -319,14 +319,20 @@ class Agent:
             head["re"] = re_
         final = draft
         seq = 0
-        async for text, done in phrase(self.host.brain_for(self.persona), self.host.voice(self), draft,
-                                       tuple(facts), heard=to.text if to else None, context=context,
-                                       max_tokens=self.host.max_tokens, timeout_s=self.host.phrase_timeout_s):
-            if done:
-                final = text
-                break
-            self._send_chunk(audience, {**head, "text": text, "seq": seq})
-            seq += 1
+        brain = self.host.brain_for(self.persona)
+        if self.host.take_phrasing(brain):          # else too many lines wait on the model: say the draft
+            try:
+                async for text, done in phrase(brain, self.host.voice(self), draft, tuple(facts),
+                                               heard=to.text if to else None, context=context,
+                                               max_tokens=self.host.max_tokens,
+                                               timeout_s=self.host.phrase_timeout_s):
+                    if done:
+                        final = text
+                        break
+                    self._send_chunk(audience, {**head, "text": text, "seq": seq})
+                    seq += 1
+            finally:
+                self.host.give_phrasing(brain)
         if tail:
             self._send_chunk(audience, {**head, "text": " " + tail, "seq": seq})
             final = f"{final} {tail}"

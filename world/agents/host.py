@@ -54,6 +54,8 @@ class AgentHost:
         self.max_tokens = 60
         self.return_after_s = 20.0
         self.progress: Callable[[str], None] | None = None
+        self._phrasing: dict[int, int] = {}           # id(brain) -> lines being phrased or waiting
+        self.drafts_direct = 0                        # lines said as drafts because the brain was busy
         self.started = False
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -93,6 +95,20 @@ class AgentHost:
     def brain_for(self, persona: Persona) -> Brain:
         return self.brains.get(persona.brain or self.brain_kind) or self.brains[self.brain_kind]
 
+    def take_phrasing(self, brain: Brain) -> bool:
+        """A place in the brain's queue for one line. A small model answers one line at a
+        time; when `agent_phrasing_queue` lines already wait on it, the next agent says its
+        factual draft at once instead of waiting seconds for nicer words."""
+        key = id(brain)
+        if self._phrasing.get(key, 0) >= self.cfg.agent_phrasing_queue:
+            self.drafts_direct += 1
+            return False
+        self._phrasing[key] = self._phrasing.get(key, 0) + 1
+        return True
+
+    def give_phrasing(self, brain: Brain) -> None:
+        self._phrasing[id(brain)] -= 1
+
     def voice(self, agent: Agent) -> Voice:
         from world.agents.speech import Voice
         p = agent.persona
@@ -121,6 +137,7 @@ class AgentHost:
                 "waiting": sum(len(a.queue) for a in agents),
                 "brain_down": sum(1 for a in agents if a.down_said),
                 "refused_actions": sum(len(a.refused) for a in agents),
+                "drafts_direct": self.drafts_direct,
                 "generations": {k: getattr(b, "generations", None) for k, b in self.brains.items()}}
 
     # -- stationed agents -------------------------------------------------------------------------
