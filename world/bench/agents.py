@@ -64,10 +64,10 @@ async def talkers(url: str, n: int, until: float) -> dict[str, Any]:
     comps = [(await b.request("summon", agent="companion", timeout=30))["user"] for b in bots]
     firsts: list[float] = []
     finals: list[float] = []
-    failed = 0
+    failed = drafted = 0
 
     async def converse(i: int, bot: Any, comp: int) -> None:
-        nonlocal failed
+        nonlocal failed, drafted
         k = i
         await asyncio.sleep(i * 0.15)                         # staggered starts
         while time.monotonic() < until:
@@ -76,12 +76,15 @@ async def talkers(url: str, n: int, until: float) -> dict[str, Any]:
             await bot.dm(comp, TALK_LINES[k % len(TALK_LINES)], timeout=30)
             k += 1
             try:
-                await bot.wait_for(lambda m: m.get("t") == "chat" and m.get("from") == comp and m.get("partial"),
-                                   timeout=30, since=mark)
+                # the first words: a streamed chunk, or the whole line when it was said as drafted
+                first = await bot.wait_for(lambda m: m.get("t") == "chat" and m.get("from") == comp,
+                                           timeout=30, since=mark)
                 firsts.append(time.perf_counter() - t0)
-                await bot.wait_for(lambda m: m.get("t") == "chat" and m.get("from") == comp
-                                   and not m.get("partial"), timeout=30, since=mark)
+                if first.get("partial"):
+                    await bot.wait_for(lambda m: m.get("t") == "chat" and m.get("from") == comp
+                                       and not m.get("partial"), timeout=30, since=mark)
                 finals.append(time.perf_counter() - t0)
+                drafted += not first.get("partial")
             except TimeoutError:
                 failed += 1
             await asyncio.sleep(1.0)
@@ -89,7 +92,7 @@ async def talkers(url: str, n: int, until: float) -> dict[str, Any]:
     await asyncio.gather(*(converse(i, b, c) for i, (b, c) in enumerate(zip(bots, comps))))
     for b in bots:
         await b.close()
-    return {"replies": len(finals), "reply_timeouts": failed,
+    return {"replies": len(finals), "reply_timeouts": failed, "replies_as_drafted": drafted,
             "reply_first_p50_ms": round(statistics.median(firsts) * 1000, 1) if firsts else None,
             "reply_final_p50_ms": round(statistics.median(finals) * 1000, 1) if finals else None}
 
@@ -154,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         res.update(tick_p99_ms_idle=idle["tick_p99_ms"], tick_p99_ms_agents=busy["tick_p99_ms"],
                    tick_p50_ms_idle=idle["tick_p50_ms"], tick_p50_ms_agents=busy["tick_p50_ms"],
                    agent_replies=busy.get("replies"), agent_reply_timeouts=busy.get("reply_timeouts"),
+                   agent_replies_as_drafted=busy.get("replies_as_drafted"),
                    agent_first_chunk_p50_ms=busy.get("reply_first_p50_ms"),
                    agent_final_p50_ms=busy.get("reply_final_p50_ms"),
                    bots_disconnects=[idle.get("bots_disconnects"), busy.get("bots_disconnects")])
