@@ -97,6 +97,19 @@ class _Failed:
         self.exc = exc
 
 
+LLM_NICE = 10     # the model thread yields the CPU to the tick and the sockets
+
+
+def _lower_priority() -> None:
+    """Run this thread (and the threads it starts) at a lower CPU priority. Phrasing can
+    wait; the tick cannot: on a small machine the model would otherwise take a core the
+    event loop needs (on Linux a thread's niceness is its own)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LLM_NICE)
+    except (AttributeError, OSError):
+        pass
+
+
 class LocalBrain:
     """SmolLM2 (or any chat GGUF) through llama-cpp-python, off the event loop.
 
@@ -152,7 +165,7 @@ class LocalBrain:
     def _ensure_executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="agora-llm")
+                max_workers=1, thread_name_prefix="agora-llm", initializer=_lower_priority)
         return self._executor
 
     def _load(self, progress: Progress | None) -> None:
