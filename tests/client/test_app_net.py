@@ -181,9 +181,10 @@ def test_summon_is_answered_and_the_client_carries_on(facing):
     try:
         d.until(lambda: d.model.status == Status.ONLINE, "welcome")
         d.model.summon()
-        # Until the server side lands, the server answers with an error: shown, not fatal.
-        d.until(lambda: d.model.companion is not None
-                or any("companion" in t for t in d.model.chat.texts()), "summon answer")
+        # The server sends the companion; it enters the client's view as an agent.
+        d.until(lambda: d.model.companion is not None, "summoned")
+        d.until(lambda: d.model.companion in d.model.entities
+                and d.model.entities[d.model.companion].kind == "agent", "the companion in view")
         bob = facing.call(Bot.connect(facing.url, "Bob"))
         d.model.say("still talking")
         d.step()
