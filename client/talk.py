@@ -83,7 +83,8 @@ class Talk:
         low = target.lower()
         exact = [u for u in users if u["name"].lower() == low]
         pref = [u for u in users if u["name"].lower().startswith(low)]
-        hit = exact or pref
+        mine = [u for u in pref if u["name"].endswith(f"({self.bot.name})")]     # "Pip" = my companion
+        hit = exact or mine or pref
         return hit[0]["user"] if hit else None
 
     async def go(self, place: str) -> None:
