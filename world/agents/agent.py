@@ -88,7 +88,7 @@ class AgentSink:
 
     def send_frame(self, frame: bytes) -> None:
         # Frames fan out to many sessions pre-encoded; an agent only cares about chat.
-        if b"\xa4chat" in frame[:24] or b"chat" in frame[:40]:
+        if b"chat" in frame[:40]:
             try:
                 self.agent.perceive(decode_server(frame))
             except Exception:
@@ -148,6 +148,11 @@ class Agent:
     @property
     def space(self) -> Space | None:
         return self.session.space if self.session else None
+
+    @property
+    def private_only(self) -> bool:
+        """It speaks only by direct message to its owner (the companion)."""
+        return self.persona.allows("say_private") and not self.persona.allows("say")
 
     def allow(self, action: str) -> None:
         """The server's check on every action an agent takes."""
@@ -290,7 +295,7 @@ class Agent:
     def _audience(self, to: Heard | None) -> tuple[str, list[Session], int | None]:
         """Channel, recipients and DM target of the agent's next line."""
         realm = self.host.realm
-        if self.persona.allows("say_private") and not self.persona.allows("say"):
+        if self.private_only:
             owner = realm.online(self.owner) if self.owner is not None else None
             return "dm", [owner] if owner else [], self.owner
         if to is not None and to.ch == "dm":
@@ -307,7 +312,7 @@ class Agent:
         `tail` is said word for word after the phrased part: a question the logic depends on
         ("Shall I place the order?") is never left to the model's wording."""
         from world.agents.speech import phrase
-        self.allow("say_private" if self.persona.allows("say_private") and not self.persona.allows("say") else "say")
+        self.allow("say_private" if self.private_only else "say")
         ch, audience, target = self._audience(to)
         self.sid += 1
         sid = self.sid

@@ -8,7 +8,6 @@ placing an order. The brain only phrases the draft (world/agents/speech.py).
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING
 
 from world.agents import intent as I
@@ -190,8 +189,8 @@ class Barista(Behaviour):
                     book.remove(it.remove)
                 if it.lines:
                     book.add(it.lines)
-                if it.item:
-                    ok = book.add_options(it.item.split(","))
+                if it.options:
+                    ok = book.add_options(it.options)
                     if not ok:
                         notes.append("that option doesn't go with it")
             except OrderError as exc:
@@ -257,7 +256,6 @@ class Barista(Behaviour):
 
     async def place(self, agent: Agent, h: Heard, book: OrderBook) -> None:
         agent.allow("place_order")
-        cat = agent.persona.catalog
         items = [dict(i) for i in book.items()]        # catalog ids and catalog prices only
         for i in items:
             book.check(I.Line(i["item"], i["qty"], i["options"]))
@@ -274,6 +272,3 @@ class Barista(Behaviour):
 
 BEHAVIOURS = {"guide": Guide(), "companion": Companion(), "business": Barista()}
 
-
-def now() -> float:
-    return time.monotonic()

@@ -122,21 +122,26 @@ def finals_from(uid: int, to: int | None = None) -> Callable[[dict[str, Any]], b
 _NAV: Any = None
 
 
-async def walk(bot: Any, x: float, y: float, within: float = 1.5, timeout: float = 40.0) -> None:
-    """Walk (running) along a path around the world's walls, as a person steering would."""
+def nav() -> Any:
+    """The plaza's walkable grid, for bots that steer around walls as a person would."""
     global _NAV
-    from world.agents.nav import NavGrid
-    from world.agents.perception import heading
-    from world.space.world_def import load_world
     if _NAV is None:
+        from world.agents.nav import NavGrid
+        from world.space.world_def import load_world
         w = load_world("plaza")
         _NAV = NavGrid(w.bounds_array(), w.solid_rects())
+    return _NAV
+
+
+async def walk(bot: Any, x: float, y: float, within: float = 1.5, timeout: float = 40.0) -> None:
+    """Walk (running) along a path around the world's walls, as a person steering would."""
+    from world.agents.perception import heading
     t0 = time.monotonic()
     pos = bot.position()
     while pos is None and time.monotonic() - t0 < 5:
         await asyncio.sleep(0.05)
         pos = bot.position()
-    path = _NAV.path(pos, (x, y)) or [(x, y)]
+    path = nav().path(pos, (x, y)) or [(x, y)]
     while path and time.monotonic() - t0 < timeout:
         pos = bot.position()
         wx, wy = path[0]
@@ -152,7 +157,6 @@ async def walk(bot: Any, x: float, y: float, within: float = 1.5, timeout: float
 async def follow(bot: Any, entity: int, gap: float = 2.5) -> None:
     """Keep up with an entity, steering around walls (re-planned twice a second)."""
     from world.agents.perception import heading
-    await walk(bot, 0.0, 0.0, timeout=0.0)          # loads the grid
     path: list[tuple[float, float]] = []
     planned = 0.0
     while True:
@@ -163,7 +167,7 @@ async def follow(bot: Any, entity: int, gap: float = 2.5) -> None:
                 path = []
             else:
                 if not path or time.monotonic() - planned > 0.5:
-                    path = _NAV.path(me, it) or [it]
+                    path = nav().path(me, it) or [it]
                     planned = time.monotonic()
                 while len(path) > 1 and math.hypot(path[0][0] - me[0], path[0][1] - me[1]) < 0.5:
                     path.pop(0)

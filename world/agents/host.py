@@ -151,12 +151,10 @@ class AgentHost:
             if place is None and persona.at is None:
                 continue                  # this world has no station for it
             x, y = persona.at or place.at
-            yaw = 0.0
-            if place is not None and persona.at is not None:
+            yaw = persona.yaw
+            if yaw is None:
                 from world.agents.perception import heading
-                yaw = heading(place.at[0] - x, place.at[1] - y) if (place.at != persona.at) else 0.0
-            if persona.kind == "business":
-                yaw = 3.14159                     # behind the counter, facing the door (south)
+                yaw = heading(place.at[0] - x, place.at[1] - y) if place is not None and place.at != (x, y) else 0.0
             try:
                 await self.spawn(persona, f"{key}@{space.id}", space, x, y, yaw)
             except Exception as exc:

@@ -71,6 +71,7 @@ class Intent:
     lines: list[Line] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     item: str | None = None
+    options: list[str] = field(default_factory=list)      # options with no item ("make it oat milk")
 
 
 # -- places -----------------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def second_person(text: str) -> str:
     """'my sister is Ana' -> 'your sister is Ana': how a companion repeats a fact to its owner."""
     swaps = [(r"\bi am\b", "you are"), (r"\bi'm\b", "you're"), (r"\bi've\b", "you've"), (r"\bi'd\b", "you'd"),
              (r"\bi'll\b", "you'll"), (r"\bmy\b", "your"), (r"\bmine\b", "yours"), (r"\bmyself\b", "yourself"),
-             (r"\bme\b", "you"), (r"\bi\b", "you"), (r"\bwas\b(?=.*\byou\b)", "was")]
+             (r"\bme\b", "you"), (r"\bi\b", "you")]
     out = text.strip().rstrip(".!")
     for pat, rep in swaps:
         out = re.sub(pat, rep, out, flags=re.IGNORECASE)
@@ -311,7 +312,7 @@ def barista_intent(text: str, catalog: Catalog) -> Intent:
     if PRICE.search(t) and lines and not WANT.search(t):
         return Intent("price", text=text, item=lines[0].item)
     if lines or removes or loose:
-        return Intent("order", text=text, lines=lines, remove=removes, item=loose and ",".join(loose) or None)
+        return Intent("order", text=text, lines=lines, remove=removes, options=loose)
     if DONE.search(t):
         return Intent("done", text=text)
     if is_yes(t):

@@ -103,18 +103,18 @@ def line_text(catalog: Catalog, item: str, qty: int, options: list[str]) -> str:
     return name + (f" with {' and '.join(after)}" if after else "")
 
 
-def summary(book: OrderBook) -> str:
-    parts = [line_text(book.catalog, ln.item, ln.qty, ln.options) for ln in book.lines]
+def _join(parts: list[str]) -> str:
     if len(parts) > 1:
         return ", ".join(parts[:-1]) + " and " + parts[-1]
     return parts[0] if parts else "nothing"
+
+
+def summary(book: OrderBook) -> str:
+    return _join([line_text(book.catalog, ln.item, ln.qty, ln.options) for ln in book.lines])
 
 
 def stored_summary(catalog: Catalog, items: list[dict]) -> str:
-    parts = [line_text(catalog, i["item"], int(i.get("qty", 1)), list(i.get("options", []))) for i in items]
-    if len(parts) > 1:
-        return ", ".join(parts[:-1]) + " and " + parts[-1]
-    return parts[0] if parts else "nothing"
+    return _join([line_text(catalog, i["item"], int(i.get("qty", 1)), list(i.get("options", []))) for i in items])
 
 
 __all__ = ["OrderBook", "OrderError", "summary", "stored_summary", "line_text", "money"]

@@ -63,6 +63,7 @@ class Persona:
     spawn: bool = False
     station: str | None = None
     at: tuple[float, float] | None = None
+    yaw: float | None = None               # facing at the station (default: towards the place)
     brain: str | None = None               # overrides the server's --brain for this persona
     catalog: Catalog | None = None
     ready_after_s: float = 45.0
@@ -112,6 +113,7 @@ def parse_persona(data: dict[str, Any], source: str) -> Persona:
                        style=str(data.get("style", "")), greeting=str(data.get("greeting", "")),
                        actions=actions, spawn=bool(data.get("spawn", False)),
                        station=data.get("station"), at=(float(at[0]), float(at[1])) if at else None,
+                       yaw=float(data["yaw"]) if "yaw" in data else None,
                        brain=data.get("brain"), catalog=catalog,
                        ready_after_s=float(data.get("ready_after_s", 45.0)))
     except KeyError as exc:
