@@ -29,6 +29,7 @@ MIN_WALL = 0.2          # thinnest box (m) that is guaranteed not to be tunnelle
 SKIN = 1e-7             # push-outs leave this gap (m) so the result tests as clear
 OVERLAP_TOL = 1e-6      # a circle overlapping a box by less than this counts as clear
 RESOLVE_ITERS = 8       # push-out passes over all boxes before a sub-step is refused
+INTENT_DEADZONE = 1e-6  # a move intent shorter than this is no movement
 MAX_SUBSTEPS = 256      # a longer move (>= 12.8 m in one call) is cut short
 TWO_PI = 2.0 * math.pi
 
@@ -166,6 +167,8 @@ def intent_direction(fwd: float, side: float, yaw: float) -> tuple[float, float]
     if not (math.isfinite(fwd) and math.isfinite(side) and math.isfinite(yaw)):
         return 0.0, 0.0
     length = math.sqrt(fwd * fwd + side * side)
+    if length < INTENT_DEADZONE:      # also keeps subnormal intents from reaching the sub-steps
+        return 0.0, 0.0
     if length > 1.0:
         fwd = fwd / length
         side = side / length
@@ -198,7 +201,7 @@ def move_by(x: float, y: float, dx: float, dy: float, radius: float, boxes: np.n
     if dx * dx + dy * dy <= reach * reach and clear_path(x, y, dx, dy, radius, boxes, bounds):
         return x + dx, y + dy       # nothing near: the sub-steps below would end at the same place
     dist = math.sqrt(dx * dx + dy * dy)
-    steps = int(math.ceil(dist / max_step))
+    steps = max(1, int(math.ceil(dist / max_step)))   # dist underflows to 0 for tiny moves
     sx = dx / steps
     sy = dy / steps
     # A runaway dt must not stall the tick: such a move is cut short, never lengthened.
