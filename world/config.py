@@ -43,6 +43,17 @@ class Config:
     write_limit: int = 256 * 1024           # bytes buffered in the kernel/transport before send() waits
     outbox_max: int = 1024                  # queued reliable messages before a client is "too slow"
     stall_timeout: float = 10.0             # seconds a send may stay blocked before TCP is dropped
+    # The network edge: caps that keep a flood from crowding out real users (0 = no account limit)
+    max_connections: int = 4096             # open WebSocket connections, all addresses
+    max_connections_per_ip: int = 32
+    max_handshakes: int = 512               # connections that have not finished their hello
+    max_handshakes_per_ip: int = 8
+    accounts_per_ip_per_minute: int = 20    # hellos without a token (new accounts)
+    exempt_addresses: str = "127.0.0.1,::1"  # skip the per-address caps (the operator's own bots)
+    prehello_max_bytes: int = 64 * 1024     # bytes one connection may send before its welcome
+    listen_backlog: int = 1024              # pending TCP connections the kernel holds for us
+    origins: str = ""                       # allowed browser Origin values, comma-separated; "" = any
+    companions: bool = True                 # people may summon personal companions
     # Rate limits: (per second, burst)
     rate_input: tuple[float, float] = (60.0, 120.0)
     rate_chat: tuple[float, float] = (3.0, 10.0)

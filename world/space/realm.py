@@ -116,6 +116,15 @@ class Realm:
         between registering and returning (except marking DMs delivered, which may fail
         harmlessly), so a failure or a disconnect mid-join leaves no ghost behind.
         """
+        try:
+            return await self._join(hello, sink)
+        except StoreError as exc:
+            if exc.code != "unavailable":
+                raise
+            raise Refusal("unavailable", f"cannot admit you now, {exc.msg}; try again later",
+                          close="try_later") from None
+
+    async def _join(self, hello: m.Hello, sink: Sink) -> Session:
         if hello.v != PROTOCOL_VERSION:
             raise Refusal("bad_version", f"server speaks protocol v{PROTOCOL_VERSION}", close="bad_hello")
         store = self.store
@@ -300,6 +309,8 @@ class Realm:
         try:
             await handler(self, session, msg)
         except StoreError as exc:
+            if exc.code == "unavailable":
+                raise Refusal("unavailable", f"not stored, {exc.msg}; try again later") from None
             code = exc.code if exc.code in ("not_found", "not_member", "not_invited") else "internal"
             raise Refusal(code, str(exc)) from None
 

@@ -215,7 +215,11 @@ class Store:
         try:
             if c.in_transaction:
                 c.execute("ROLLBACK")
+            # Committed data is safe in the WAL either way; the checkpoint only tidies up, and
+            # it fails on a full disk. The next open replays the WAL.
             c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning("event=checkpoint_failed path=%s error=%s", self.path, exc)
         finally:
             c.close()
 
