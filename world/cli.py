@@ -15,7 +15,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, host=args.host, port=args.port, data=args.data, world=args.world,
                       tick_hz=args.tick_hz, log_json=True if args.log_json else None, brain=args.brain,
-                      agents=args.agents)
+                      agents=args.agents, companions=False if args.no_companions else None)
     setup_logging(args.log_level, cfg.log_json)
     try:
         asyncio.run(run_server(cfg))
@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "endpoint (AGORA_OPENAI_BASE_URL, AGORA_OPENAI_MODEL, AGORA_OPENAI_API_KEY), or scripted")
     s.add_argument("--agents", default=None,
                    help="stationed agents to spawn, comma-separated persona keys (default guide,barista; '' = none)")
+    s.add_argument("--no-companions", action="store_true",
+                   help="people may not summon personal companions (AGORA_COMPANIONS=false)")
     s.add_argument("--config", default=None, help="TOML file with Config fields")
     s.add_argument("--log-level", default="INFO")
     s.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")

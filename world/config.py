@@ -42,7 +42,9 @@ class Config:
     close_timeout: float = 2.0
     write_limit: int = 256 * 1024           # bytes buffered in the kernel/transport before send() waits
     outbox_max: int = 1024                  # queued reliable messages before a client is "too slow"
-    stall_timeout: float = 10.0             # seconds a send may stay blocked before TCP is dropped
+    stall_timeout: float = 10.0             # seconds the socket may take no bytes before TCP is dropped
+    socket_send_buffer: int = 64 * 1024     # SO_SNDBUF per client (0 = the kernel's autotuning, which
+                                            # can hide a stalled reader behind megabytes of buffer)
     # The network edge: caps that keep a flood from crowding out real users (0 = no account limit)
     max_connections: int = 4096             # open WebSocket connections, all addresses
     max_connections_per_ip: int = 32

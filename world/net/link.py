@@ -10,6 +10,7 @@ gets its coded error and a strike; persistent abuse closes the connection (4005)
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,10 @@ class AgoraConnection(ServerConnection):
     def connection_made(self, transport: Any) -> None:
         peer = transport.get_extra_info("peername")
         self.address = normalise_address(str(peer[0])) if peer else ""
+        sock = transport.get_extra_info("socket")
+        size = self.world.cfg.socket_send_buffer
+        if size > 0 and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
         super().connection_made(transport)
         if not self.world.admission.tcp_opened(self.address):
             transport.abort()     # far past even the 503 allowance: not worth an HTTP answer

@@ -16,6 +16,7 @@ from world.config import Config
 from world.logs import event
 from world.protocol import CLOSE, PROTOCOL_VERSION, encode
 from world.protocol import messages as m
+from world.space.names import NameRules
 from world.space.session import Session, Sink
 from world.space.space import Space
 from world.space.world_def import World, WorldError, load_world
@@ -49,6 +50,7 @@ class Realm:
         self._presence_off: set[int] = set()
         self.space_listeners: list[Callable[[Space], None]] = []   # told when an instance opens
         self.agents: Any = None                          # the AgentHost, when agents are on
+        self.names = NameRules()                         # agents' names, refused to people
         from world.space import chat, groups, moderation   # handlers, by message type
         # Instant handlers touch only memory and run inline as frames arrive; the others
         # await the store and run in the connection's own task, in arrival order.
@@ -127,6 +129,9 @@ class Realm:
     async def _join(self, hello: m.Hello, sink: Sink) -> Session:
         if hello.v != PROTOCOL_VERSION:
             raise Refusal("bad_version", f"server speaks protocol v{PROTOCOL_VERSION}", close="bad_hello")
+        reserved = self.names.refusal(hello.name)
+        if reserved is not None:
+            raise Refusal("reserved_name", reserved, close="bad_hello")
         store = self.store
         token, resumed, user = hello.token, False, None
         if token:
