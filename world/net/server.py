@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from world import startup
 from world.config import Config
 from world.logs import event
 from world.net.admission import Admission, AdmissionLimits, parse_exempt
@@ -59,7 +60,7 @@ class TickStats:
 
 
 class WorldServer:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, console: Any = None) -> None:
         self.cfg = cfg
         make_private_dir(cfg.data_dir)       # it holds direct messages and agents' memories
         self.store = AsyncStore.open(str(cfg.db_path), synchronous=cfg.synchronous)
@@ -79,12 +80,15 @@ class WorldServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.port = cfg.port
+        self.console = console          # where start-up progress lines go (None: stderr)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
-        warm_up(self.realm.default_world, cfg)
+        with startup.step("Preparing the simulation kernels (the first start compiles them: about 15 s)",
+                          "Simulation kernels ready", out=self.console):
+            warm_up(self.realm.default_world, cfg)
         event("kernels_ready", seconds=round(time.perf_counter() - t0, 3))
         self.store.start()
         await self.agents.start(progress=lambda line: event("brain", msg=line))
