@@ -6,7 +6,9 @@ different: `avatar.gltf` tinted per user, `agent.gltf` with a halo and a cyan pl
 moves them from the interpolated sample every frame, and shows name plates, speech
 bubbles (streamed agent speech grows as it arrives), emotes and VR heads/hands from pose
 records. Panda3D's heading has the protocol's yaw convention (0 faces +y,
-counter-clockwise), so yaw maps to H in degrees without conversion.
+counter-clockwise), so yaw maps to H in degrees without conversion. Labels are placed by
+`client.app.labels` so they do not cover each other: place signs by height at build time,
+the speech over a head stacked by each bubble's real height.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import gc
 import math
 from importlib import resources
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from panda3d.core import (
@@ -30,6 +33,7 @@ from panda3d.core import (
     TransparencyAttrib,
 )
 
+from client.app.labels import Card, Sign, sign_heights, stack
 from client.app.model import ClientModel, Entity
 
 EYE_HEIGHT = 1.6          # first-person camera height (m)
@@ -37,9 +41,16 @@ THIRD_BACK = 5.5          # third-person camera distance behind the avatar (m)
 THIRD_UP = 3.1
 THIRD_AHEAD = 6.0         # the third-person camera looks at a point this far ahead, chest high
 PLATE_Z = 2.15            # name plate height over the avatar root
-BUBBLE_Z = 2.55
-EMOTE_Z = 2.95
-LABEL_Z = 3.0             # place labels
+PLATE_SCALE = 0.28
+BUBBLE_SCALE = 0.22
+BUBBLE_WRAP = 16          # characters per bubble row
+BUBBLE_CHARS = 160        # a longer line shows its newest words (streamed speech grows at the end)
+EMOTE_SCALE = 0.25
+HEAD_GAP = 0.05           # metres between the plate, the bubbles and the emote over a head
+LABEL_Z = 3.0             # place signs: the lowest height
+LABEL_SCALE = 0.45
+SIGN_NEAR = 20.0          # signs closer than this on the ground get different heights
+SIGN_GAP = 0.6            # metres between neighbouring signs' cards (room for perspective)
 FOV = 70.0                # horizontal field of view (degrees)
 EMOTE_TEXT = {"wave": "o/ waves", "clap": "claps", "laugh": "laughs", "heart": "<3",
               "dance": "dances", "thumbsup": "thumbs up", "shrug": "shrugs", "nod": "nods"}
@@ -72,6 +83,12 @@ def text_node(name: str, text: str, *, fg=(1, 1, 1, 1), card=(0.05, 0.05, 0.1, 0
     return node
 
 
+def card(node: TextNode, scale: float) -> Card:
+    """A text node's card, bottom and top in metres from its origin once scaled."""
+    c = node.getCardActual()
+    return Card(float(c[2]) * scale, float(c[3]) * scale)
+
+
 def billboard(parent: NodePath, node: TextNode, z: float, scale: float) -> NodePath:
     np_ = parent.attachNewNode(node)
     np_.setPos(0, 0, z)
@@ -81,6 +98,12 @@ def billboard(parent: NodePath, node: TextNode, z: float, scale: float) -> NodeP
     np_.setLightOff(1)
     np_.setDepthOffset(1)
     return np_
+
+
+def _bubble_text(text: str, partial: bool) -> str:
+    if len(text) > BUBBLE_CHARS:
+        text = "..." + text[-BUBBLE_CHARS:]
+    return text + (" ..." if partial else "")
 
 
 class Models:
@@ -118,13 +141,17 @@ class WorldView:
             if hi[2] - lo[2] < 0.05:
                 node.setDepthOffset(1)          # flat paths and floors lie on the ground
         self.labels = []
+        signs = []
         for place in space.get("places") or ():
             x, y = place["at"]
             anchor = self.root.attachNewNode(f"place-{place['name']}")
             anchor.setPos(x, y, 0)
             label = text_node(f"label-{place['name']}", str(place["name"]), fg=(1, 0.95, 0.7, 1),
                               card=(0.1, 0.1, 0.1, 0.45))
-            self.labels.append(billboard(anchor, label, LABEL_Z, 0.45))
+            self.labels.append(billboard(anchor, label, LABEL_Z, LABEL_SCALE))
+            signs.append(Sign(float(x), float(y), card(label, LABEL_SCALE)))
+        for label, z in zip(self.labels, sign_heights(signs, LABEL_Z, SIGN_NEAR, SIGN_GAP)):
+            label.setZ(z)
         self.root.flattenMedium()
         amb = AmbientLight("ambient")
         amb.setColor((0.45, 0.45, 0.5, 1))
@@ -152,17 +179,14 @@ class AvatarView:
         self.body: NodePath | None = None
         self.models = models
         self.plate_text = text_node(f"plate-{entity.id}", "")
-        self.plate = billboard(self.root, self.plate_text, PLATE_Z, 0.28)
-        self.bubble_text = text_node(f"bubble-{entity.id}", "", fg=(0.05, 0.05, 0.1, 1),
-                                     card=(1, 1, 1, 0.9), wrap=14)
-        self.bubble = billboard(self.root, self.bubble_text, BUBBLE_Z, 0.22)
-        self.bubble.hide()
+        self.plate = billboard(self.root, self.plate_text, PLATE_Z, PLATE_SCALE)
+        self.bubbles: list[tuple[NodePath, TextNode]] = []     # made as needed; the first shown nearest the head
         self.emote_text = text_node(f"emote-{entity.id}", "", fg=(1, 0.9, 0.3, 1), card=(0, 0, 0, 0.0))
-        self.emote_np = billboard(self.root, self.emote_text, EMOTE_Z, 0.25)
+        self.emote_np = billboard(self.root, self.emote_text, PLATE_Z, EMOTE_SCALE)
         self.emote_np.hide()
         self.vr_nodes: dict[str, NodePath] = {}
         self.meta: dict[str, Any] | None = None
-        self._bubble = ""
+        self._said: tuple[str, ...] = ()
         self._emote: str | None = None
         self._pose_id: int | None = None
         self.own = own
@@ -184,17 +208,29 @@ class AvatarView:
             self.body.setColorScale(*person_colour(entity.user or entity.id))
         if self.own:
             self.plate.hide()
+        self._restack()                  # a longer name may make a taller plate
 
-    def set_bubble(self, text: str, partial: bool) -> None:
-        shown = text + (" ..." if partial else "")
-        if shown == self._bubble:
+    def set_bubbles(self, said: Sequence[tuple[str, bool]]) -> None:
+        """The speech over this head: (text, still streaming) per line, newest first."""
+        shown = tuple(_bubble_text(text, partial) for text, partial in said)
+        if shown == self._said:
             return
-        self._bubble = shown
-        if shown:
-            self.bubble_text.setText(shown[-240:])
-            self.bubble.show()
-        else:
-            self.bubble.hide()
+        self._said = shown
+        while len(self.bubbles) < len(shown):
+            text = text_node(f"bubble-{self.id}-{len(self.bubbles)}", "", fg=(0.05, 0.05, 0.1, 1),
+                             card=(1, 1, 1, 0.9), wrap=BUBBLE_WRAP)
+            self.bubbles.append((billboard(self.root, text, PLATE_Z, BUBBLE_SCALE), text))
+        for k, (node, text) in enumerate(self.bubbles):
+            if k < len(shown):
+                text.setText(shown[k])
+                node.show()
+            else:
+                node.hide()
+        self._restack()
+
+    def bubble_texts(self) -> list[str]:
+        """The bubbles shown, nearest the head first."""
+        return list(self._said)
 
     def set_emote(self, emote: str | None) -> None:
         if emote == self._emote:
@@ -205,6 +241,18 @@ class AvatarView:
             self.emote_np.show()
         else:
             self.emote_np.hide()
+        self._restack()
+
+    def _restack(self) -> None:
+        """Bubbles, then the emote, piled above the name plate by their real heights."""
+        nodes = [(node, card(text, BUBBLE_SCALE)) for node, text in self.bubbles[:len(self._said)]]
+        if self._emote:
+            nodes.append((self.emote_np, card(self.emote_text, EMOTE_SCALE)))
+        if not nodes:
+            return
+        base = PLATE_Z + card(self.plate_text, PLATE_SCALE).top + HEAD_GAP
+        for (node, _), z in zip(nodes, stack([c for _, c in nodes], base, HEAD_GAP)):
+            node.setZ(z)
 
     def set_pose(self, pose: dict[str, Any] | None) -> None:
         """VR head and hands, relative to the avatar root (its yaw included)."""
@@ -334,8 +382,7 @@ class SceneView:
         for i in list(chat.bubbles) + list(self._bubbled):
             v = views.get(i)
             if v is not None:
-                b = chat.bubbles.get(i)
-                v.set_bubble(b.text if b else "", bool(b and b.partial))
+                v.set_bubbles([(b.text, b.partial) for b in reversed(chat.bubbles.get(i, ()))])
         self._bubbled = {i for i in chat.bubbles if i in views}
         for i in list(self._emoting):
             e = m.entities.get(i)

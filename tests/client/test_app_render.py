@@ -91,7 +91,7 @@ def test_bot_in_front_of_the_camera_shows_avatar_pixels_there_and_background_els
         app.model.handle({"t": "chat", "ch": "near", "from": bob.user, "name": "Bob", "e": bob.entity,
                           "sid": 1, "partial": True, "text": "Hel"})
         app.step()
-        assert app.scene.views[bob.entity].bubble_text.getText() == "Hel ..."
+        assert app.scene.views[bob.entity].bubble_texts() == ["Hel ..."]
 
         # Enter, a line, Enter: Bob hears it.
         app.hud.open_entry()
