@@ -183,7 +183,7 @@ class NetThread:
         async with connect(self.url, compression=None, proxy=None, max_size=MAX_SIZE,
                            open_timeout=OPEN_TIMEOUT_S, close_timeout=1.0) as ws:
             self._ws = ws
-            refusal = ""
+            refusal: dict[str, Any] | None = None      # an error before the welcome: held until the close
             hello: dict[str, Any] = {"t": "hello", "v": PROTOCOL_VERSION, "name": self.name, "kind": self.kind}
             if self.token:
                 hello["token"] = self.token
@@ -200,7 +200,8 @@ class NetThread:
                     if t == "welcome":
                         self._on_welcome(msg)
                     elif t == "error" and not self._online:
-                        refusal = str(msg.get("code", ""))
+                        refusal = msg          # shown after the close, unless it only means "new user"
+                        continue
                     self.inbox.put(("msg", msg))
             except ConnectionClosed:
                 pass
@@ -214,13 +215,16 @@ class NetThread:
             log.info("connection closed code=%s reason=%s", code, reason)
             if self._stop.is_set():
                 return "stopped"
-            if self.token_kept and self.token and refused_as_unknown(refusal, code):
+            if (refusal is not None and self.token_kept and self.token
+                    and refused_as_unknown(str(refusal.get("code", "")), code)):
                 # The server's data was reset, or the kept token is another server's: what the
                 # user asked for is to come in, so come in as a new user, once.
                 self.token = None
                 self._note(f"the server does not know the session kept for {self.name} "
                            "(its data may have been reset); joining as a new user")
                 return None
+            if refusal is not None:
+                self.inbox.put(("msg", refusal))
             if code in FINAL_CLOSES:
                 return f"{FINAL_CLOSES[code]} ({code} {reason})".strip()
             return None
