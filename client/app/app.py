@@ -246,6 +246,7 @@ class ClientApp:
             self.base.camera.setMat(self.head.getMat(self.base.render))     # the desktop mirror
         else:
             self.scene.place_camera(self.base.camera)
+        self.scene.place_signs(self.base.cam, self.base.camLens, dt)
         self.hud.update()
         return task.cont
 

@@ -1,20 +1,22 @@
-"""Where text labels go so that none covers another: place signs over the world, speech over a head.
+"""Where text labels go so that none covers another: place signs on screen, speech over a head.
 
-Pure functions over card extents (a card's bottom and top relative to its node's origin, in
-metres after scaling); the scene reads the extents from its TextNodes and applies the
-heights. Billboards turn to face the camera, so two signs a few metres apart line up on
-screen whenever the camera looks along the line between them (the Plaza sign, 8 m in front
-of the Fountain's, covered it from the south spawns). No single direction is safe, so
-neighbours get different heights instead: a sign is lifted above every nearer-placed
-neighbour's card plus a gap that also absorbs perspective (the farther sign of a pair
-looks lower than its height says).
+Pure functions over rectangles and card extents; the scene measures its TextNodes and
+projects them, then applies what these return.
+
+Place signs are billboards, so two signs a few metres apart line up whenever the camera
+looks along the line between them (the Plaza sign, 8 m in front of the Fountain's,
+covered it from the south spawns). No height fixed when the world is built keeps them
+apart from every eye height and distance (a farther sign looks lower than it is, by how
+much depends on the viewer), so they are separated where they collide, on the screen:
+the nearest sign stays, a farther one that would cover or touch it moves up just clear.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
+
+EPS = 1e-6                 # closer than this counts as touching, not overlapping (rounding)
 
 
 class Card(NamedTuple):
@@ -24,36 +26,38 @@ class Card(NamedTuple):
     top: float
 
 
-class Sign(NamedTuple):
-    """A place sign: where it stands on the ground and the card it draws."""
+class Rect(NamedTuple):
+    """A label's card on the screen (normalised device coordinates, -1..1, y up)."""
 
-    x: float
-    y: float
-    card: Card
+    left: float
+    bottom: float
+    right: float
+    top: float
 
 
-def sign_heights(signs: Sequence[Sign], base: float, near: float, gap: float) -> list[float]:
-    """The height of each sign's origin: `base`, lifted clear of earlier signs within `near` metres.
+def declutter(rects: Sequence[Rect | None], gap: float) -> list[float]:
+    """How far up (in screen units) to move each rect so that none covers or touches another.
 
-    Signs are placed in the given order (the world file's): the first of a cluster keeps
-    `base`; a later one goes up until its card clears, by `gap`, the card of every placed
-    neighbour within `near` metres on the ground.
+    `rects` are in priority order, the nearest sign first: a rect keeps its place if it can,
+    otherwise it moves up until it clears every earlier one by `gap`. None (a sign behind
+    the camera) takes no room and is not moved.
     """
-    placed: list[tuple[Sign, float]] = []
-    heights = []
-    for sign in signs:
-        neighbours = [(s, z) for s, z in placed if math.hypot(s.x - sign.x, s.y - sign.y) < near]
-        z = base
-        moved = True
-        while moved:           # each lift clears one neighbour; at most len(neighbours) rounds
-            moved = False
-            for other, oz in neighbours:
-                if _overlaps(sign.card, z, other.card, oz, gap):
-                    z = oz + other.card.top + gap - sign.card.bottom
-                    moved = True
-        placed.append((sign, z))
-        heights.append(z)
-    return heights
+    placed: list[Rect] = []
+    lifts = []
+    for rect in rects:
+        if rect is None:
+            lifts.append(0.0)
+            continue
+        lift = 0.0
+        for _ in range(len(placed)):        # each move goes up past one more earlier rect
+            moved = _shift(rect, lift)
+            above = [p.top + gap - rect.bottom for p in placed if _overlaps(moved, p, gap)]
+            if not above:
+                break
+            lift = max(lift, min(above))
+        placed.append(_shift(rect, lift))
+        lifts.append(lift)
+    return lifts
 
 
 def stack(cards: Sequence[Card], base: float, gap: float) -> list[float]:
@@ -70,6 +74,11 @@ def stack(cards: Sequence[Card], base: float, gap: float) -> list[float]:
     return heights
 
 
-def _overlaps(a: Card, az: float, b: Card, bz: float, gap: float) -> bool:
-    """Whether two cards' vertical spans, at origins az and bz, come closer than `gap`."""
-    return az + a.bottom < bz + b.top + gap and bz + b.bottom < az + a.top + gap
+def _shift(r: Rect, dy: float) -> Rect:
+    return Rect(r.left, r.bottom + dy, r.right, r.top + dy)
+
+
+def _overlaps(a: Rect, b: Rect, gap: float) -> bool:
+    """Whether two rects cover each other, or come closer than `gap` one above the other."""
+    return (a.left < b.right - EPS and b.left < a.right - EPS
+            and a.bottom < b.top + gap - EPS and b.bottom < a.top + gap - EPS)

@@ -7,8 +7,9 @@ moves them from the interpolated sample every frame, and shows name plates, spee
 bubbles (streamed agent speech grows as it arrives), emotes and VR heads/hands from pose
 records. Panda3D's heading has the protocol's yaw convention (0 faces +y,
 counter-clockwise), so yaw maps to H in degrees without conversion. Labels are placed by
-`client.app.labels` so they do not cover each other: place signs by height at build time,
-the speech over a head stacked by each bubble's real height.
+`client.app.labels` so they do not cover each other: place signs on the screen every frame
+(`place_signs`, after the camera moved), the speech over a head stacked by each bubble's
+real height.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ from panda3d.core import (
     CardMaker,
     DirectionalLight,
     LQuaternionf,
+    LVecBase4f,
     NodePath,
     Point2,
     Point3,
     TextNode,
     TransparencyAttrib,
+    Vec3,
 )
 
-from client.app.labels import Card, Sign, sign_heights, stack
+from client.app.labels import Card, Rect, declutter, stack
 from client.app.model import ClientModel, Entity
 
 EYE_HEIGHT = 1.6          # first-person camera height (m)
@@ -47,10 +50,11 @@ BUBBLE_WRAP = 16          # characters per bubble row
 BUBBLE_CHARS = 160        # a longer line shows its newest words (streamed speech grows at the end)
 EMOTE_SCALE = 0.25
 HEAD_GAP = 0.05           # metres between the plate, the bubbles and the emote over a head
-LABEL_Z = 3.0             # place signs: the lowest height
+LABEL_Z = 3.0             # place signs: their height unless one must move up to clear a nearer one
 LABEL_SCALE = 0.45
-SIGN_NEAR = 20.0          # signs closer than this on the ground get different heights
-SIGN_GAP = 0.6            # metres between neighbouring signs' cards (room for perspective)
+SIGN_GAP = 0.015          # screen units (of 2) between a sign and a nearer one it would touch
+SIGN_LIFT_MAX = 8.0       # metres: the most a sign moves up (a sign nearly straight above the camera)
+SIGN_SETTLE_S = 0.15      # a sign glides to its new height in about this long, rather than jump
 FOV = 70.0                # horizontal field of view (degrees)
 EMOTE_TEXT = {"wave": "o/ waves", "clap": "claps", "laugh": "laughs", "heart": "<3",
               "dance": "dances", "thumbsup": "thumbs up", "shrug": "shrugs", "nod": "nods"}
@@ -87,6 +91,12 @@ def card(node: TextNode, scale: float) -> Card:
     """A text node's card, bottom and top in metres from its origin once scaled."""
     c = node.getCardActual()
     return Card(float(c[2]) * scale, float(c[3]) * scale)
+
+
+def card_box(node: TextNode, scale: float) -> Rect:
+    """A text node's whole card (left, bottom, right, top) in metres from its origin once scaled."""
+    c = node.getCardActual()
+    return Rect(float(c[0]) * scale, float(c[2]) * scale, float(c[1]) * scale, float(c[3]) * scale)
 
 
 def billboard(parent: NodePath, node: TextNode, z: float, scale: float) -> NodePath:
@@ -140,8 +150,11 @@ class WorldView:
             node.setColorScale(*(box.get("color") or (0.8, 0.8, 0.8)), 1.0)
             if hi[2] - lo[2] < 0.05:
                 node.setDepthOffset(1)          # flat paths and floors lie on the ground
-        self.labels = []
-        signs = []
+        self.root.flattenMedium()
+        # Signs after the flatten: they move every frame (place_signs), so they keep their nodes.
+        self.labels: list[NodePath] = []
+        self.sign_boxes: list[Rect] = []
+        self.sign_lifts: list[float] = []          # metres above LABEL_Z, now
         for place in space.get("places") or ():
             x, y = place["at"]
             anchor = self.root.attachNewNode(f"place-{place['name']}")
@@ -149,10 +162,8 @@ class WorldView:
             label = text_node(f"label-{place['name']}", str(place["name"]), fg=(1, 0.95, 0.7, 1),
                               card=(0.1, 0.1, 0.1, 0.45))
             self.labels.append(billboard(anchor, label, LABEL_Z, LABEL_SCALE))
-            signs.append(Sign(float(x), float(y), card(label, LABEL_SCALE)))
-        for label, z in zip(self.labels, sign_heights(signs, LABEL_Z, SIGN_NEAR, SIGN_GAP)):
-            label.setZ(z)
-        self.root.flattenMedium()
+            self.sign_boxes.append(card_box(label, LABEL_SCALE))
+            self.sign_lifts.append(0.0)
         amb = AmbientLight("ambient")
         amb.setColor((0.45, 0.45, 0.5, 1))
         sun = DirectionalLight("sun")
@@ -163,10 +174,57 @@ class WorldView:
             parent.setLight(light)
         self.parent = parent
 
+    def place_signs(self, cam: NodePath, lens: Any, dt: float) -> None:
+        """Move each sign that would cover (or touch) a nearer one on the screen up just clear of it.
+
+        Measured with every sign at LABEL_Z, so the answer depends on the view alone; the
+        signs then glide toward it (SIGN_SETTLE_S; dt >= that places them at once).
+        """
+        if not self.labels:
+            return
+        mat = lens.getProjectionMat()
+        up = cam.getRelativeVector(self.root, Vec3(0, 0, 1))       # the world's up, in camera space
+        up_clip = mat.xform(LVecBase4f(up.x, up.y, up.z, 0.0))
+        near = lens.getNear()
+        centres = [cam.getRelativePoint(label.getParent(), Point3(0, 0, LABEL_Z)) for label in self.labels]
+        order = sorted(range(len(self.labels)), key=lambda i: centres[i].y)      # nearest first
+        rects: list[Rect | None] = []
+        for i in order:
+            c, box = centres[i], self.sign_boxes[i]
+            if c.y <= near:
+                rects.append(None)                                  # behind the camera
+                continue
+            x0, y0 = _ndc(mat, c + Vec3(box.left, 0, box.bottom))
+            x1, y1 = _ndc(mat, c + Vec3(box.right, 0, box.top))
+            rects.append(Rect(x0, y0, x1, y1))
+        targets = [0.0] * len(self.labels)
+        for i, rect, lift in zip(order, rects, declutter(rects, SIGN_GAP)):
+            if rect is None or lift <= 0.0:
+                continue
+            # The world lift dz that puts the card's bottom at the screen height wanted: the
+            # clip coordinates of (bottom + dz * up) are linear in dz, so solve y/w = want.
+            want = rect.bottom + lift
+            b = mat.xform(LVecBase4f(centres[i].x, centres[i].y, centres[i].z + self.sign_boxes[i].bottom, 1.0))
+            denominator = up_clip[1] - want * up_clip[3]
+            dz = (want * b[3] - b[1]) / denominator if abs(denominator) > 1e-9 else SIGN_LIFT_MAX
+            targets[i] = min(max(dz, 0.0), SIGN_LIFT_MAX)
+        blend = min(1.0, dt / SIGN_SETTLE_S)
+        for i, label in enumerate(self.labels):
+            lift = self.sign_lifts[i] + (targets[i] - self.sign_lifts[i]) * blend
+            if lift != self.sign_lifts[i]:
+                self.sign_lifts[i] = lift
+                label.setZ(LABEL_Z + lift)
+
     def destroy(self) -> None:
         for light in self.lights:
             self.parent.clearLight(light)
         self.root.removeNode()
+
+
+def _ndc(mat: Any, p: Any) -> tuple[float, float]:
+    """A camera-space point's screen position (normalised device coordinates)."""
+    v = mat.xform(LVecBase4f(p.x, p.y, p.z, 1.0))
+    return v[0] / v[3], v[1] / v[3]
 
 
 class AvatarView:
@@ -409,6 +467,11 @@ class SceneView:
         if self.own is not None:
             own_emote = m.own_emote
             self.own.set_emote(own_emote[0] if own_emote and own_emote[1] >= now else None)
+
+    def place_signs(self, cam: NodePath, lens: Any, dt: float) -> None:
+        """After the camera moved: keep place signs from covering each other in this view."""
+        if self.world is not None:
+            self.world.place_signs(cam, lens, dt)
 
     def place_camera(self, camera: NodePath) -> None:
         """First- or third-person camera on the predicted own avatar."""
