@@ -297,3 +297,25 @@ def test_speech_over_one_head_stacks_by_height_newest_lowest_three_at_most(base,
         facing.call(bob.close())
     finally:
         stop_client(app)
+
+
+def test_a_refused_first_hello_ends_the_window_loop_with_the_reason(base):
+    from client.app.cli import watch_refusal
+
+    model = ClientModel("Ada")
+    model.set_status(Status.CLOSED, "bad token (4001 bad_token)")        # what NetThread reports
+    refused = watch_refusal(base, model)
+    frames = [0]
+
+    def guard(task):                       # a broken watcher must fail the test, not hang it
+        frames[0] += 1
+        if frames[0] > 100:
+            base.taskMgr.stop()
+        return task.cont
+
+    base.taskMgr.add(guard, "test-guard")
+    try:
+        base.taskMgr.run()                 # what base.run() does in a window
+    finally:
+        base.taskMgr.remove("test-guard")
+    assert refused == ["bad token (4001 bad_token)"] and frames[0] <= 2
