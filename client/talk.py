@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import re
 import sys
 from typing import Any, TextIO
 
@@ -36,6 +37,7 @@ class Talk:
         self.names: dict[int, str] = {}
         self.streaming: dict[tuple[int, int], str] = {}      # (from, sid) -> text so far
         self.walk: asyncio.Task[None] | None = None
+        self.companion: int | None = None     # user id of the companion summoned in this session
         self.live = out.isatty()          # stream partial speech in place on a terminal only
         bot.listeners.append(self.on_message)
 
@@ -87,7 +89,10 @@ class Talk:
         low = target.lower()
         exact = [u for u in users if u["name"].lower() == low]
         pref = [u for u in users if u["name"].lower().startswith(low)]
-        mine = [u for u in pref if u["name"].endswith(f"({self.bot.name})")]     # "Pip" = my companion
+        # "Pip" = my companion: the one summoned here, else "Pip (Alice)" / "Pip (Alice #12)"
+        own = re.compile(rf"\({re.escape(self.bot.name)}( #{self.bot.user})?\)$")
+        mine = [u for u in pref if u["user"] == self.companion or own.search(u["name"])]
+        mine.sort(key=lambda u: u["user"] != self.companion)
         hit = exact or mine or pref
         return hit[0]["user"] if hit else None
 
@@ -133,6 +138,7 @@ class Talk:
                     self.print(f"  {p['name']:<10} {p.get('description', '')}")
             elif line in ("/summon", "/dismiss"):
                 r = await self.bot.request("summon", agent="companion", **({"away": True} if line == "/dismiss" else {}))
+                self.companion = None if r.get("away") else r.get("user", self.companion)
                 self.print(f"* {r.get('name', 'companion')} {'leaves' if r.get('away') else 'is with you'}"
                            + (f" (user {r['user']}; /dm {r['user']} ...)" if "user" in r and not r.get("away") else ""))
             elif line.startswith("/dm "):

@@ -317,7 +317,7 @@ class Realm:
             if exc.code == "unavailable":
                 raise Refusal("unavailable", f"not stored, {exc.msg}; try again later") from None
             code = exc.code if exc.code in ("not_found", "not_member", "not_invited") else "internal"
-            raise Refusal(code, str(exc)) from None
+            raise Refusal(code, exc.msg or code) from None
 
     @staticmethod
     def _handle_move(realm: Realm, session: Session, msg: m.Move) -> None:
