@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+from world.logs import event
 from world.store.sqlite import Store, StoreError
 
-log = logging.getLogger("world.store.writer")
+log = logging.getLogger("agora.store.writer")
 
 BATCH_MAX = 256
 T = TypeVar("T")
@@ -149,7 +150,7 @@ class AsyncStore:
                 try:
                     self._run_batch(jobs)
                 except BaseException as e:   # noqa: BLE001 - the thread must outlive any batch
-                    log.exception("event=batch_crashed jobs=%d", len(jobs))
+                    event("batch_crashed", level=logging.ERROR, exc_info=True, logger=log, jobs=len(jobs))
                     err = StoreError("internal", f"store writer failed: {e!r}")
                     for j in jobs:
                         self._deliver(j, _Outcome(exc=err))
@@ -158,7 +159,7 @@ class AsyncStore:
         try:
             self._store.close()
         except BaseException as e:          # noqa: BLE001 - reported to whoever awaits close()
-            log.exception("event=store_close_failed")
+            event("store_close_failed", level=logging.ERROR, exc_info=True, logger=log)
             outcome = _Outcome(exc=e)
         for j in stop:
             self._deliver(j, outcome)
@@ -171,7 +172,8 @@ class AsyncStore:
         except Exception:
             # The batch transaction itself failed (BEGIN, COMMIT, or SQLite aborted it):
             # nothing was committed, so run each job alone to isolate the failure.
-            log.warning("event=batch_failed jobs=%d fallback=one_by_one", len(jobs), exc_info=True)
+            event("batch_failed", level=logging.WARNING, exc_info=True, logger=log, jobs=len(jobs),
+                  fallback="one_by_one")
             outcomes = [self._alone(j) for j in jobs]
         for job, outcome in zip(jobs, outcomes):
             self._deliver(job, outcome)
