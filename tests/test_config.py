@@ -64,7 +64,7 @@ def test_environment_text_becomes_each_fields_type():
 
 def test_every_default_passes_its_own_checks_from_every_source(tmp_path):
     # Generic over the dataclass: a field added later with a default its constraints refuse fails here.
-    defaults = dataclasses.asdict(Config())
+    defaults = {k: v for k, v in dataclasses.asdict(Config()).items() if v is not None}   # None: not given
     assert load_config(None, env={}, **defaults) == Config()
     env = {"AGORA_" + k.upper(): as_text(v) for k, v in defaults.items()}
     assert load_config(None, env=env) == Config()
@@ -101,9 +101,10 @@ def test_a_zero_or_negative_tick_rate_is_refused_from_each_source(tmp_path, sour
     ('tick_hz = "30"', "tick_hz", "an integer"),                 # a string is not a number in TOML
     ("tick_hz = 30.5", "tick_hz", "an integer"),
     ("log_json = 1", "log_json", "true or false"),
-    ("interest_radius = true", "interest_radius", "a number > 0"),
+    ("interest_radius = true", "interest_radius", "a finite number > 0"),
+    ("interest_radius = inf", "interest_radius", "a finite number > 0"),
     ("agents = 3", "agents", "a string"),
-    ("rate_chat = 3.0", "rate_chat", "2 numbers > 0 (an array, e.g. [3.0, 10.0])"),
+    ("rate_chat = 3.0", "rate_chat", "2 finite numbers > 0 (an array, e.g. [3.0, 10.0])"),
     ('brain = "gpt"', "brain", "one of local, openai, scripted"),
     ("[tick_hz]\nx = 1", "tick_hz", "an integer"),
 ])
@@ -114,14 +115,19 @@ def test_a_wrong_type_in_the_config_file_is_refused(tmp_path, line, field, allow
 
 def test_a_tuple_with_the_wrong_count_is_refused_from_file_and_environment(tmp_path):
     err = refused(toml_file(tmp_path, "rate_input = [60.0]\n"))
-    assert err.field == "rate_input" and "expected 2 numbers > 0" in str(err)
+    assert err.field == "rate_input" and "expected 2 finite numbers > 0" in str(err)
     err = refused(env={"AGORA_STRIKES": "5,50,500"})
     assert str(err) == ("bad strikes '5,50,500' from environment variable AGORA_STRIKES: "
-                        "expected 2 numbers > 0 (comma-separated, e.g. 5,50)")
+                        "expected 2 finite numbers > 0 (comma-separated, e.g. 5,50)")
 
 
 def test_a_boolean_that_is_not_one_is_refused_not_read_as_false():
     assert refused(env={"AGORA_LOG_JSON": "maybe"}).field == "log_json"
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", ""])
+def test_a_number_that_is_not_finite_or_missing_is_refused(text):
+    assert "a finite number > 0" in str(refused(env={"AGORA_WALK_SPEED": text}))
 
 
 def test_an_unknown_key_in_the_config_file_is_refused_with_a_suggestion(tmp_path):

@@ -7,6 +7,7 @@ bad one is reported once, naming the field, where it came from and what is allow
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import math
 import os
@@ -145,6 +146,7 @@ class _Rejected(Exception):
     """A value that is not of its field's type or outside what ALLOWED says."""
 
 
+@functools.cache
 def _hints() -> dict[str, Any]:
     return typing.get_type_hints(Config)
 
@@ -180,7 +182,7 @@ def _scalar(value: Any, hint: Any, text: bool) -> Any:
                 return int(value)
             if hint is float:
                 out = float(value)
-                if math.isnan(out):
+                if not math.isfinite(out):      # nan passes no comparison; inf breaks the grids
                     raise _Rejected
                 return out
         except ValueError:
@@ -194,7 +196,7 @@ def _scalar(value: Any, hint: Any, text: bool) -> Any:
             raise _Rejected
         if hint is int and not isinstance(value, int):
             raise _Rejected
-        if hint is float and math.isnan(value):
+        if hint is float and not math.isfinite(value):
             raise _Rejected
         return hint(value)
     if hint is str and not isinstance(value, str):
@@ -254,13 +256,13 @@ def expected(name: str, text: bool = True) -> str:
     if typing.get_origin(hint) is tuple:
         args = typing.get_args(hint)
         variable = len(args) == 2 and args[1] is Ellipsis
-        noun = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}.get(args[0], "values")
+        noun = {int: "integers", float: "finite numbers", str: "strings", bool: "booleans"}.get(args[0], "values")
         default = getattr(Config(), name)
         example = ",".join(_number(v) if isinstance(v, (int, float)) else str(v) for v in default) if text \
             else "[" + ", ".join(repr(v) for v in default) + "]"
         shape = "comma-separated" if text else "an array"
         return f"{'any number of' if variable else len(args)} {noun}{bounds} ({shape}, e.g. {example})"
-    noun = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+    noun = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}.get(hint, str(hint))
     if hint is bool and text:
         noun += " (or 1/0, yes/no, on/off)"
     return noun + bounds + (" (or empty for none)" if optional and text else "")
