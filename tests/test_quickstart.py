@@ -1,7 +1,7 @@
 """The README's quick start, as a user types it: `pip install . && agora serve`, then
 `pip install -e ".[test]"` in the same environment, and `agora serve` must still start.
 
-Slow (a fresh virtual environment, every dependency from pip's cache, numba compiling
+Slow (a fresh virtual environment, dependencies from pip's cache or the index, numba compiling
 the kernels twice): minutes, not seconds. It guards what no in-tree test can see: files the
 running server writes into its own installed package (numba's `cache=True` kernels did, and
 the folder they left behind shadowed the editable install after the uninstall).
