@@ -271,6 +271,12 @@ async def run_server(cfg: Config) -> None:
     """Serve until SIGINT/SIGTERM, then shut down cleanly."""
     import signal
 
+    # Handlers first: a signal that arrives while the server starts, or right after it says
+    # it listens, is a clean stop, not a KeyboardInterrupt traceback.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     server = WorldServer(cfg)
     await server.start()
     # Latency: full collections walk every live object and stall the loop for tens of ms with
@@ -280,9 +286,5 @@ async def run_server(cfg: Config) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     print(f"Agora listening on {server.url}  (world {cfg.world}, data {cfg.data_dir})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop()

@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+from world.logs import event
 from world.store.sqlite import Store, StoreError
 
-log = logging.getLogger("world.store.writer")
+log = logging.getLogger("agora.store.writer")
 
 BATCH_MAX = 256
 T = TypeVar("T")
@@ -167,7 +168,7 @@ class AsyncStore:
                 try:
                     self._run_batch(jobs)
                 except BaseException as e:   # noqa: BLE001 - the thread must outlive any batch
-                    log.exception("event=batch_crashed jobs=%d", len(jobs))
+                    event("batch_crashed", level=logging.ERROR, exc_info=True, logger=log, jobs=len(jobs))
                     err = StoreError("internal", f"store writer failed: {e!r}")
                     for j in jobs:
                         self._deliver(j, _Outcome(exc=err))
@@ -176,7 +177,7 @@ class AsyncStore:
         try:
             self._store.close()
         except BaseException as e:          # noqa: BLE001 - reported to whoever awaits close()
-            log.exception("event=store_close_failed")
+            event("store_close_failed", level=logging.ERROR, exc_info=True, logger=log)
             outcome = _Outcome(exc=e)
         for j in stop:
             self._deliver(j, outcome)
@@ -189,8 +190,9 @@ class AsyncStore:
         except Exception as exc:
             # The batch transaction itself failed (BEGIN, COMMIT, or SQLite aborted it):
             # nothing was committed, so run each job alone to isolate the failure.
-            if storage_failure(exc) is None:
-                log.warning("event=batch_failed jobs=%d fallback=one_by_one", len(jobs), exc_info=True)
+            if storage_failure(exc) is None:     # a storage outage is logged once, below
+                event("batch_failed", level=logging.WARNING, exc_info=True, logger=log, jobs=len(jobs),
+                      fallback="one_by_one")
             outcomes = [self._alone(j) for j in jobs]
         failure = None
         for job, outcome in zip(jobs, outcomes):
@@ -205,9 +207,9 @@ class AsyncStore:
         """Log a storage failure once when it starts and once when writes succeed again."""
         if failure is not None and self.failing is None:
             self.failing = failure
-            log.error("event=store_unavailable reason=%s", failure)
+            event("store_unavailable", level=logging.ERROR, logger=log, reason=failure)
         elif failure is None and committed and self.failing is not None:
-            log.warning("event=store_recovered after=%s", self.failing)
+            event("store_recovered", level=logging.WARNING, logger=log, after=self.failing)
             self.failing = None
 
     def _in_one_transaction(self, jobs: list[_Job]) -> list[_Outcome]:
