@@ -58,7 +58,7 @@ def test_plot_is_written_as_a_png(tmp_path, capsys):
 def test_plot_without_matplotlib_says_what_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     assert bench("--entities", "100", "--plot", str(tmp_path / "x.png")) == 2
-    assert "pip install 'agora[bench]'" in capsys.readouterr().err
+    assert 'pip install ".[bench]"' in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
 
 
