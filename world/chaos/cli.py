@@ -31,7 +31,7 @@ FLAGS: dict[str, tuple[str, str]] = {
     "flood_rate": ("flood", "rate"), "flood_hold": ("flood", "hold_s"), "settle": ("flood", "settle_s"),
     "probe_every": ("flood", "probe_every"),
     "stall_timeout": ("stall", "stall_timeout"), "stall_requests": ("stall", "requests"),
-    "disk_mb": ("disk", "size_mb"), "disk_chats": ("disk", "full_chats"),
+    "disk_mb": ("disk", "size_mb"), "disk_chats": ("disk", "full_chats"), "disk_via": ("disk", "via"),
 }
 
 
@@ -47,8 +47,8 @@ def presets(short: bool) -> dict[str, Any]:
         return {"kill9": Kill9Options(), "fuzz": FuzzOptions(), "flood": FloodOptions(),
                 "stall": StallOptions(), "disk": DiskOptions()}
     return {"kill9": Kill9Options(rounds=2, bots=3, min_s=1.0, max_s=2.0),
-            "fuzz": FuzzOptions(frames=2500, seconds=30.0),
-            "flood": FloodOptions(sources=4, per_source=25, frames=2, rate=200.0, hold_s=3.0, settle_s=2.0,
+            "fuzz": FuzzOptions(frames=12_000, seconds=60.0),
+            "flood": FloodOptions(sources=4, per_source=25, frames=2, rate=200.0, hold_s=2.5, settle_s=2.0,
                                   probe_every=0.5),
             "stall": StallOptions(),
             "disk": DiskOptions(size_mb=8, full_chats=3)}
@@ -74,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fl.add_argument("--per-source", type=int, help="connections per source address (250)")
     fl.add_argument("--flood-frames", type=int, help="32-64 KiB frames each heavy connection sends before hello (4)")
     fl.add_argument("--heavy-share", type=float, help="share of connections that send frames (0.5)")
-    fl.add_argument("--flood-rate", type=float, help="new connections per second, all sources (1000)")
+    fl.add_argument("--flood-rate", type=float, help="new connections per second, all sources (5000)")
     fl.add_argument("--flood-hold", type=float, help="seconds a flood connection is held at most (15)")
     fl.add_argument("--settle", type=float, help="seconds after the flood before RSS is read (10)")
     fl.add_argument("--probe-every", type=float, help="seconds between the real user's joins (1)")
@@ -85,6 +85,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("disk")
     d.add_argument("--disk-mb", type=int, help="size of the tmpfs holding the data (16)")
     d.add_argument("--disk-chats", type=int, help="lines each bot tries while the disk is full (6)")
+    d.add_argument("--disk-via", choices=("auto", "mount", "namespace"),
+                   help="how to make the tmpfs (auto: mount when root, else unshare + nsenter)")
     d.add_argument("--require-disk", action="store_true",
                    help="fail if the disk scenario cannot run here (no tmpfs)")
 

@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from world.chaos.observer import Observer, Watch
-from world.chaos.process import RssSampler, ServerProcess, quick_env, raise_fd_limit
+from world.chaos.process import RssSampler, ServerProcess, server_env, raise_fd_limit
 from world.chaos.report import Outcome
 
 OPEN_TIMEOUT_S = 10.0
@@ -43,7 +43,7 @@ class FloodOptions:
     per_source: int = 250
     frames: int = 4                 # frames each heavy connection sends before (never) saying hello
     heavy_share: float = 0.5
-    rate: float = 1000.0            # new connections per second, all sources together
+    rate: float = 5000.0            # new connections per second, all sources together
     hold_s: float = 15.0            # a flood connection is dropped after this long at the latest
     settle_s: float = 10.0          # after the flood, before RSS is read again
     probe_every: float = 1.0        # seconds between the real user's joins
@@ -116,9 +116,9 @@ async def run(opts: FloodOptions, work: Path) -> Outcome:
     out = Outcome("flood")
     total = opts.sources * opts.per_source
     raise_fd_limit(total + 1024)                    # the server, started next, inherits it too
-    srv = ServerProcess.start(work / "data", work / "server.log", env=quick_env())
+    srv = ServerProcess.start(work / "data", work / "server.log", env=server_env())
     observer: Observer | None = None
-    sampler = RssSampler(srv.pid, 0.1).__enter__()
+    sampler = RssSampler(srv.pid, 0.1).start()
     try:
         watch = Watch(srv.url, probe_every=opts.probe_every, probe_source=REAL_USER)
         observer = await asyncio.to_thread(Observer(watch).start)

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from world.chaos.frames import Frame, VALIDATION_CODES, frames
 from world.chaos.observer import Observer, Watch
-from world.chaos.process import ServerProcess, quick_env
+from world.chaos.process import ServerProcess, server_env
 from world.chaos.report import Outcome
 from world.protocol import PROTOCOL_VERSION, decode_server, encode
 from world.protocol.errors import CLOSE, ERRORS
@@ -212,7 +212,7 @@ def _frames(rng: random.Random, count: int, batch: int = 500) -> Iterator[Frame]
 
 async def run(opts: FuzzOptions, work: Path) -> Outcome:
     out = Outcome("fuzz")
-    srv = ServerProcess.start(work / "data", work / "server.log", env=quick_env())
+    srv = ServerProcess.start(work / "data", work / "server.log", env=server_env())
     observer: Observer | None = None
     try:
         observer = await asyncio.to_thread(Observer(Watch(srv.url)).start)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from world.chaos.ledger import Cast, Ledger, audit, chat_until, db_path
-from world.chaos.process import ServerProcess, quick_env
+from world.chaos.process import ServerProcess, server_env
 from world.chaos.report import Outcome
 
 
@@ -38,7 +38,7 @@ async def run(opts: Kill9Options, work: Path) -> Outcome:
     kills: list[float] = []
     acked_per_round: list[int] = []
     restart_s: list[float] = []
-    srv = ServerProcess.start(data, log, env=quick_env())
+    srv = ServerProcess.start(data, log, env=server_env())
     try:
         for r in range(opts.rounds):
             if cast is None:
@@ -59,7 +59,7 @@ async def run(opts: Kill9Options, work: Path) -> Outcome:
             acked_per_round.append(len(ledger.lines) - before)
             await cast.leave()
             t0 = time.monotonic()
-            srv = ServerProcess.start(data, log, env=quick_env())
+            srv = ServerProcess.start(data, log, env=server_env())
             restart_s.append(round(time.monotonic() - t0, 2))
         assert cast is not None
         await cast.rejoin(srv.url)

@@ -79,14 +79,19 @@ class Cast:
         self.bots = []
 
 
-def pick(rng: random.Random, bot: Bot, cast: Cast) -> tuple[str, int | None]:
-    """A channel and its `to` for this bot's next line."""
-    ch = rng.choice(CHANNELS)
-    if ch == "dm":
-        return ch, rng.choice([u for u in cast.users if u != bot.user])
+def target(rng: random.Random, bot: Bot, cast: Cast, ch: str) -> int | None:
+    """The `to` of a line on channel `ch`: none for near, the cast's group, another bot for a dm."""
+    if ch == "near":
+        return None
     if ch == "group":
-        return ch, cast.group
-    return ch, None
+        return cast.group
+    return rng.choice([u for u in cast.users if u != bot.user])
+
+
+def pick(rng: random.Random, bot: Bot, cast: Cast) -> tuple[str, int | None]:
+    """A random channel and its `to` for this bot's next line."""
+    ch = rng.choice(CHANNELS)
+    return ch, target(rng, bot, cast, ch)
 
 
 async def say_one(bot: Bot, ch: str, to: int | None, text: str, ledger: Ledger) -> str:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,8 +34,8 @@ class ServerFailed(Exception):
     """The server process did not start (or died); the message carries the end of its log."""
 
 
-def quick_env(**knobs: str | int | float) -> dict[str, str]:
-    """This process's environment with AGORA_<KNOB> settings for a server (no agents by default)."""
+def server_env(**knobs: str | int | float) -> dict[str, str]:
+    """This process's environment plus AGORA_<KNOB>=value for a server; no agents (they need a model)."""
     env = dict(os.environ)
     env["AGORA_AGENTS"] = ""
     for key, value in knobs.items():
@@ -77,7 +77,6 @@ class ServerProcess:
     data: Path
     log_path: Path
     started_at: float
-    _log: Any = field(repr=False, default=None)
 
     @classmethod
     def start(cls, data: Path, log_path: Path, *, env: dict[str, str] | None = None,
@@ -89,9 +88,9 @@ class ServerProcess:
         """
         argv = [*prefix, sys.executable, "-m", "world.cli", "serve", "--port", "0", "--host", "127.0.0.1",
                 "--data", str(data), "--agents", "", "--brain", "scripted", *args]
-        log = open(log_path, "ab")
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env if env is not None else quick_env(),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
+        with open(log_path, "ab") as log:          # the child keeps its own descriptor
+            proc = subprocess.Popen(argv, cwd=ROOT, env=env if env is not None else server_env(),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True)
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_drain, args=(proc.stdout, lines), daemon=True,
                          name=f"serve-stdout-{proc.pid}").start()
@@ -107,10 +106,9 @@ class ServerProcess:
                 break
             found = URL_LINE.search(line)
             if found:
-                return cls(proc, found.group(1), data, log_path, time.monotonic(), log)
+                return cls(proc, found.group(1), data, log_path, time.monotonic())
         proc.kill()
         proc.wait()
-        log.close()
         raise ServerFailed(f"agora serve did not print its URL (exit {proc.returncode}); "
                            f"log tail: {tail(log_path)}")
 
@@ -155,7 +153,6 @@ class ServerProcess:
         if self.alive:
             os.kill(self.pid, signal.SIGKILL)
         self.proc.wait()
-        self._close_log()
 
     def terminate(self, timeout: float = 20.0) -> int | None:
         """SIGTERM and wait; the exit status, or None if it had to be killed."""
@@ -167,7 +164,6 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
             code = None
-        self._close_log()
         return code
 
     def close(self) -> None:
@@ -175,12 +171,6 @@ class ServerProcess:
         if self.alive:
             self.proc.kill()
         self.proc.wait()
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
 
 def _drain(stream: Any, lines: queue.Queue[str | None]) -> None:
@@ -213,12 +203,9 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"rss-{pid}")
 
-    def __enter__(self) -> "RssSampler":
+    def start(self) -> "RssSampler":
         self._thread.start()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def stop(self) -> None:
         self._stop.set()

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from client import load
-from world.chaos.process import ServerProcess, quick_env, raise_fd_limit
+from world.config import load_config
+from world.chaos.process import ServerProcess, server_env, raise_fd_limit
 from world.chaos.report import Outcome
 
 MAX_BOTS = load.MAX_COUNT
@@ -75,7 +76,7 @@ async def run(opts: SoakOptions, work: Path) -> Outcome:
     out = Outcome("soak")
     procs = opts.procs or min(MAX_PROCS, math.ceil(opts.bots / BOTS_PER_PROC))
     raise_fd_limit(opts.bots + 1024)
-    srv = ServerProcess.start(work / "data", work / "server.log", env=quick_env())
+    srv = ServerProcess.start(work / "data", work / "server.log", env=server_env())
     samples: list[Sample] = []
     pool = None
     try:
@@ -109,8 +110,7 @@ async def run(opts: SoakOptions, work: Path) -> Outcome:
     head, tail = _window_means(samples, *window)
     growth = None if not head or tail is None else 100.0 * (tail - head) / head
     p99s = [s.stats["tick_p99_ms"] for s in inside if s.stats and "tick_p99_ms" in s.stats]
-    tick_hz = 30
-    budget_ms = 1000.0 / tick_hz
+    budget_ms = round(1000.0 / load_config().tick_hz, 1)     # the server got this environment too
 
     out.equal("bots connected (peak)", summary["connected_peak"], opts.bots)
     out.equal("connection failures", summary["connect_failed"], 0)

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from client.bot import Bot
 from world.chaos.observer import Observer, Watch
-from world.chaos.process import ServerProcess, quick_env
+from world.chaos.process import ServerProcess, server_env
 from world.chaos.report import Outcome
 from world.protocol import PROTOCOL_VERSION, decode_server, encode
 
@@ -133,7 +133,7 @@ class StalledClient:
 
 async def run(opts: StallOptions, work: Path) -> Outcome:
     out = Outcome("stall")
-    env = quick_env(stall_timeout=opts.stall_timeout, ping_interval=opts.keepalive, ping_timeout=opts.keepalive)
+    env = server_env(stall_timeout=opts.stall_timeout, ping_interval=opts.keepalive, ping_timeout=opts.keepalive)
     srv = ServerProcess.start(work / "data", work / "server.log", env=env)
     observer: Observer | None = None
     talkers: list[Bot] = []
