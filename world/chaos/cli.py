@@ -104,6 +104,32 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     return chosen
 
 
+# Bounds: the harness refuses loads larger than these (the machine is shared; loopback only).
+BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("kill9", "rounds"): (1, 100), ("kill9", "bots"): (2, 200), ("kill9", "min_s"): (0.5, 600),
+    ("kill9", "max_s"): (0.5, 600), ("fuzz", "frames"): (1, 1_000_000), ("fuzz", "window"): (1, 256),
+    ("flood", "sources"): (1, 200), ("flood", "per_source"): (1, 1000), ("flood", "frames"): (0, 64),
+    ("flood", "heavy_share"): (0, 1), ("flood", "rate"): (1, 20_000), ("flood", "hold_s"): (0.5, 120),
+    ("flood", "settle_s"): (0, 300), ("flood", "probe_every"): (0.1, 60), ("stall", "stall_timeout"): (0.5, 30),
+    ("stall", "requests"): (1, 40), ("disk", "size_mb"): (4, 1024), ("disk", "full_chats"): (1, 100),
+}
+
+
+def problems(chosen: dict[str, Any]) -> list[str]:
+    """Reasons to refuse the chosen options (out of bounds, inconsistent)."""
+    out = []
+    for (scenario, name), (lo, hi) in BOUNDS.items():
+        value = getattr(chosen[scenario], name)
+        if value is not None and not lo <= value <= hi:
+            out.append(f"{scenario} {name} must be in [{lo:g}, {hi:g}], not {value:g}")
+    if chosen["kill9"].min_s > chosen["kill9"].max_s:
+        out.append("--kill-min must not exceed --kill-max")
+    flood = chosen["flood"]
+    if flood.sources * flood.per_source > 20_000:
+        out.append("a flood of at most 20000 connections")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -114,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"agora chaos: unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
         return 2
     chosen = options(args)
+    refused = problems(chosen)
+    if refused:
+        console.print("agora chaos: " + "; ".join(refused))
+        return 2
     work = Path(tempfile.mkdtemp(prefix="agora-chaos-"))
     outcomes: list[Outcome] = []
     try:

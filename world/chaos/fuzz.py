@@ -72,6 +72,7 @@ class Fuzzer:
         self.retry: deque[Frame] = deque()
         self.answered = asyncio.Event()
         self.closed = False
+        self.struck_first: set[int] = set()       # frames over 64 KiB that met a 4005 close, not a 1009
 
     async def join(self) -> ClientConnection:
         """Connect and say hello (resuming the fuzzer's account after the first time)."""
@@ -174,7 +175,13 @@ class Fuzzer:
                     t.huge_sent += 1
                     await ws.send(frame.data)
                     await asyncio.wait_for(ws.wait_closed(), REPLY_TIMEOUT_S)
-                    t.huge_closed_1009 += ws.close_code == CLOSE["too_big"]
+                    if ws.close_code == CLOSE["too_big"]:
+                        t.huge_closed_1009 += 1
+                    elif ws.close_code == CLOSE["abuse"] and id(frame) not in self.struck_first:
+                        # Strikes from earlier (rate-limited valid) frames closed it first: once more.
+                        self.struck_first.add(id(frame))
+                        t.huge_sent -= 1
+                        self.retry.appendleft(frame)
                     return False
                 if frame.invalid:
                     self.waiting.append((frame, time.monotonic()))
@@ -250,7 +257,7 @@ async def run(opts: FuzzOptions, work: Path) -> Outcome:
     out.check("server alive, tick running", alive and ticks_per_s >= MIN_TICK_SHARE * tick_hz,
               round(ticks_per_s, 1), f">= {MIN_TICK_SHARE * tick_hz:g} ticks/s")
     out.at_least("bystander snapshots/s (average)", snaps, MIN_SNAPS_PER_S)
-    out.equal("bystander disconnected", seen.closed_code, None)
+    out.check("bystander stayed connected", seen.closed_code is None, seen.closed_code or "connected", "connected")
     out.metrics.update({
         "seconds": round(elapsed, 1), "frames/s": round(total_sent / elapsed, 1) if elapsed else None,
         "frames by family": dict(t.sent.most_common()),

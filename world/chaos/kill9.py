@@ -82,7 +82,7 @@ async def run(opts: Kill9Options, work: Path) -> Outcome:
         "lost after each restart": lost_after,
         "missing via history (dm, group)": [line.id for line in final.missing_history][:20],
         "missing in store file (all channels)": [line.id for line in final.missing_store][:20],
-        "chats not acked (code: n)": dict(ledger.refused) or 0,
+        "lines not acked (closed = in flight at the kill)": dict(ledger.refused) or 0,
         "restart time (s)": restart_s,
         "final SIGTERM exit status": clean_exit,
     })

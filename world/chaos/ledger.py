@@ -41,7 +41,7 @@ class Line:
 @dataclass
 class Ledger:
     lines: list[Line] = field(default_factory=list)
-    refused: Counter = field(default_factory=Counter)     # error code (or "timeout") -> chats not acked
+    refused: Counter = field(default_factory=Counter)     # error code, "timeout" or "closed" -> lines not acked
 
     def by_channel(self) -> dict[str, int]:
         return dict(Counter(line.ch for line in self.lines))
@@ -98,7 +98,8 @@ async def say_one(bot: Bot, ch: str, to: int | None, text: str, ledger: Ledger) 
     """Send one line; record an ack in the ledger. Returns "ack", an error code, "timeout" or "closed"."""
     try:
         ack = await bot.chat(ch, text, to=to, timeout=REPLY_TIMEOUT_S)
-    except BotClosed:
+    except BotClosed:                 # in flight when the connection went: no answer either way
+        ledger.refused["closed"] += 1
         return "closed"
     except BotError as exc:
         ledger.refused[exc.code] += 1

@@ -191,7 +191,7 @@ async def run(opts: StallOptions, work: Path) -> Outcome:
                 opts.stall_timeout + opts.slack_s, " s")
     out.below("... well before the keepalive would (s)", stalled_s, opts.keepalive / 2, " s")
     out.at_least("bystander snapshots/s meanwhile", seen.snaps_per_s(t_stop, t_drop + 1.0), MIN_SNAPS_PER_S)
-    out.equal("bystander disconnected", seen.closed_code, None)
+    out.check("bystander stayed connected", seen.closed_code is None, seen.closed_code or "connected", "connected")
     out.metrics.update({
         "server stall_timeout / keepalive (s)": [opts.stall_timeout, opts.keepalive],
         "client SO_RCVBUF (asked / kernel)": [opts.rcvbuf, staller.rcvbuf if staller else None],
