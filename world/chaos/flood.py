@@ -132,6 +132,8 @@ async def run(opts: FloodOptions, work: Path) -> Outcome:
         t2 = time.monotonic()
         seen = await asyncio.to_thread(observer.stop)
         observer = None
+        if seen.error:
+            out.reason = f"observer: {seen.error}"
         await asyncio.sleep(opts.settle_s)
         after = sampler.mean(time.monotonic() - 1.0)
         stats_after = srv.stats() or {}

@@ -232,6 +232,8 @@ async def run(opts: FuzzOptions, work: Path) -> Outcome:
         s1 = srv.stats() or {}
         seen = await asyncio.to_thread(observer.stop)
         observer = None
+        if seen.error:
+            out.reason = f"observer: {seen.error}"
         alive = srv.alive
         rss1 = srv.rss_mb()
     finally:

@@ -18,9 +18,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from client.bot import Bot, BotError
+from client.bot import Bot
 from world.protocol import PROTOCOL_VERSION, decode_server, encode
 
 SAMPLE_EVERY_S = 0.1
@@ -115,6 +115,7 @@ class Observer:
                 kind, payload = self._conn.recv()
                 if kind == "report":
                     return payload
+                return Seen(error=str(payload))
         except (EOFError, OSError, BrokenPipeError):
             pass
         finally:
@@ -197,7 +198,7 @@ async def join_once(watch: Watch, token: list[str | None]) -> Probe:
         return Probe(at, None, f"http {exc.response.status_code}")
     except ConnectionClosed as exc:
         return Probe(at, None, f"close {exc.rcvd.code if exc.rcvd else 1006}")
-    except (OSError, BotError) as exc:
+    except (OSError, InvalidHandshake) as exc:
         return Probe(at, None, type(exc).__name__)
     finally:
         if ws is not None:

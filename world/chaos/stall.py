@@ -175,6 +175,8 @@ async def run(opts: StallOptions, work: Path) -> Outcome:
         await asyncio.sleep(1.0)
         seen = await asyncio.to_thread(observer.stop)
         observer = None
+        if seen.error:
+            out.reason = f"observer: {seen.error}"
         clients_after = (srv.stats() or {}).get("clients")
         server_log = srv.log_text(log_mark)
     finally:
