@@ -68,7 +68,10 @@ async def flood_one(url: str, source: str, frames: int, payload: bytes, rng: ran
                                              open_timeout=OPEN_TIMEOUT_S, close_timeout=1.0,
                                              max_size=2**20, local_addr=(source, 0))
     except InvalidStatus as exc:
-        outcomes[f"http {exc.response.status_code}"] += 1
+        status = exc.response.status_code
+        outcomes[f"http {status}"] += 1
+        if status == 503 and not (exc.response.headers.get("Retry-After") and exc.response.body):
+            outcomes["http 503 without Retry-After or reason"] += 1
         return
     except TimeoutError:
         outcomes["upgrade timeout"] += 1
@@ -159,6 +162,9 @@ async def run(opts: FloodOptions, work: Path) -> Outcome:
               f"< {opts.join_limit_s:g} s")
     out.at_most("RSS after the flood minus before (MB)", grew, round(allowed, 1), " MB")
     out.at_least("bystander snapshots/s after the flood", seen.snaps_per_s(t1, t2), MIN_SNAPS_PER_S)
+    refusals = outcomes.get("http 503", 0)
+    bare = outcomes.pop("http 503 without Retry-After or reason", 0)
+    out.check("503 refusals carry Retry-After and a reason", bare == 0, f"{refusals - bare}/{refusals}", "all")
     out.check("bystander stayed connected, server alive", seen.closed_code is None and alive,
               seen.closed_code if seen.closed_code is not None else alive, "connected, alive")
     out.metrics.update({
