@@ -789,7 +789,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default=None, help="space to join (default: the server's)")
     parser.add_argument("--prefix", default="bot", help="display-name prefix")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="end with one line of JSON on stdout")
+    parser.add_argument("--json", action="store_true",
+                        help="print one line of JSON on stdout, nothing else (the table goes to stderr)")
 
 
 def check_args(args: argparse.Namespace) -> str | None:
@@ -838,7 +839,8 @@ def run(args: argparse.Namespace) -> int:
             parts = pool.map(run_worker, cfgs)
         stats = merge_stats(parts)
     summary = summarise(stats)
-    Console().print(render(summary))
+    # With --json, stdout is for the JSON line alone (`agora bots ... --json | jq`).
+    Console(stderr=args.json).print(render(summary))
     if args.json:
         print(json_line(summary), flush=True)
     return 0 if summary["connected_peak"] > 0 else 1

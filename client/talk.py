@@ -9,6 +9,8 @@ Lines you type are said out loud (near chat). Commands:
   /places              the world's named places
   /quit                leave
 Agents' streamed speech is printed as it arrives, then replaced by the final line.
+The session token is kept per server and name (client.tokens), so the next
+`agora talk --name Alice` is Alice again, and her companion remembers her.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import re
 import sys
 from typing import Any, TextIO
 
 from client.bot import Bot, BotError
+from client.tokens import TokenStore, refused_as_unknown
 
 
 def heading(dx: float, dy: float) -> float:
@@ -33,6 +37,7 @@ class Talk:
         self.names: dict[int, str] = {}
         self.streaming: dict[tuple[int, int], str] = {}      # (from, sid) -> text so far
         self.walk: asyncio.Task[None] | None = None
+        self.companion: int | None = None     # user id of the companion summoned in this session
         self.live = out.isatty()          # stream partial speech in place on a terminal only
         bot.listeners.append(self.on_message)
 
@@ -62,6 +67,7 @@ class Talk:
             for p in msg.get("online", []):
                 self.names[p["user"]] = p["name"]
         elif t == "error":
+            # The one place server errors are shown: a request's BotError is the same message.
             self.print(f"! {msg.get('code')}: {msg.get('msg')}")
         elif t == "emote":
             ent = self.bot.entities.get(msg.get("e"), {})
@@ -83,7 +89,10 @@ class Talk:
         low = target.lower()
         exact = [u for u in users if u["name"].lower() == low]
         pref = [u for u in users if u["name"].lower().startswith(low)]
-        mine = [u for u in pref if u["name"].endswith(f"({self.bot.name})")]     # "Pip" = my companion
+        # "Pip" = my companion: the one summoned here, else "Pip (Alice)" / "Pip (Alice #12)"
+        own = re.compile(rf"\({re.escape(self.bot.name)}( #{self.bot.user})?\)$")
+        mine = [u for u in pref if u["user"] == self.companion or own.search(u["name"])]
+        mine.sort(key=lambda u: u["user"] != self.companion)
         hit = exact or mine or pref
         return hit[0]["user"] if hit else None
 
@@ -129,6 +138,7 @@ class Talk:
                     self.print(f"  {p['name']:<10} {p.get('description', '')}")
             elif line in ("/summon", "/dismiss"):
                 r = await self.bot.request("summon", agent="companion", **({"away": True} if line == "/dismiss" else {}))
+                self.companion = None if r.get("away") else r.get("user", self.companion)
                 self.print(f"* {r.get('name', 'companion')} {'leaves' if r.get('away') else 'is with you'}"
                            + (f" (user {r['user']}; /dm {r['user']} ...)" if "user" in r and not r.get("away") else ""))
             elif line.startswith("/dm "):
@@ -149,19 +159,47 @@ class Talk:
             else:
                 self.print("! commands: /dm /group /summon /dismiss /go /who /places /quit")
         except BotError as exc:
-            self.print(f"! {exc}")
+            if exc.rid is None:              # not a server reply (those print as they arrive)
+                self.print(f"! {exc}")
+        except TimeoutError:
+            self.print("! no reply from the server yet")
         return True
 
 
-async def main_async(args: argparse.Namespace) -> int:
+async def join(args: argparse.Namespace, tokens: TokenStore, out: TextIO = sys.stdout) -> tuple[Bot, bool]:
+    """Connect with the token chosen by `tokens.choose`; a kept token the server does not know
+    (its data reset) becomes a new account, said in one line. Keeps the welcome's token;
+    returns the bot and whether that worked."""
+    choice = tokens.choose(args.url, args.name, args.token, args.new)
     try:
-        bot = await Bot.connect(args.url, args.name, kind="desktop", token=args.token, space=args.space)
+        bot = await Bot.connect(args.url, args.name, kind="desktop", token=choice.token, space=args.space)
+    except BotError as exc:
+        if choice.source != "stored" or not refused_as_unknown(exc.code, exc.close_code):
+            raise
+        print(f"* the server does not know the session kept for {args.name} "
+              "(its data may have been reset); joining as a new user", file=out, flush=True)
+        bot = await Bot.connect(args.url, args.name, kind="desktop", space=args.space)
+    try:
+        tokens.put(args.url, args.name, bot.token)
+    except OSError as exc:
+        print(f"agora talk: cannot keep the session in {tokens.path}: {exc}", file=sys.stderr)
+        return bot, False
+    return bot, True
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    tokens = TokenStore()
+    try:
+        bot, kept = await join(args, tokens)
     except (OSError, BotError) as exc:
         print(f"agora talk: cannot join {args.url}: {exc}", file=sys.stderr)
         return 1
     talk = Talk(bot)
     sp = bot.space
-    talk.print(f"* joined {sp.get('title', sp.get('id'))} as {bot.name} (user {bot.user}); "
+    talk.print(f"* joined {sp.get('title', sp.get('id'))} as {bot.name} "
+               f"(user {bot.user}, {'resumed' if bot.resumed else 'new user'}"
+               + (f"; session kept in {tokens.path}); " if kept else "); ")
+               + 
                f"type to speak, /help for commands")
     loop = asyncio.get_running_loop()
     try:
@@ -182,7 +220,10 @@ async def main_async(args: argparse.Namespace) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", default="ws://127.0.0.1:8765", help="server URL")
     p.add_argument("--name", required=True, help="your display name")
-    p.add_argument("--token", default=None, help="session token from an earlier visit")
+    p.add_argument("--token", default=None,
+                   help="session token of an account to resume (default: the one kept for this server and name)")
+    p.add_argument("--new", action="store_true",
+                   help="join as a new user instead of resuming the kept session (then keep the new one)")
     p.add_argument("--space", default=None, help="world or world#instance to join")
     p.add_argument("--linger", type=float, default=3.0,
                    help="seconds to keep listening after input ends (piped input)")

@@ -8,15 +8,32 @@ import sys
 
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
 
-    from world.config import load_config
-    from world.logs import setup_logging
-    from world.net.server import run_server
+    from world.config import ConfigError, exposure_notice, load_config, require_brain_endpoint
+    from world.logs import event, setup_logging
 
-    cfg = load_config(args.config, host=args.host, port=args.port, data=args.data, world=args.world,
-                      tick_hz=args.tick_hz, log_json=True if args.log_json else None, brain=args.brain,
-                      agents=args.agents)
-    setup_logging(args.log_level, cfg.log_json)
+    try:
+        cfg = load_config(args.config, host=args.host, port=args.port, data=args.data, world=args.world,
+                          tick_hz=args.tick_hz, log_json=True if args.log_json else None, brain=args.brain,
+                          agents=args.agents, companions=False if args.no_companions else None)
+        require_brain_endpoint(cfg)
+    except ConfigError as exc:
+        print(f"agora serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        setup_logging(args.log_level, cfg.log_json)
+    except ValueError:
+        print(f"agora serve: bad --log-level {args.log_level!r}: expected one of DEBUG, INFO, WARNING, ERROR",
+              file=sys.stderr)
+        return 2
+    notice = exposure_notice(cfg)
+    if notice:
+        # Said before the kernels warm up, so it is the first thing on the terminal.
+        print(f"agora serve: warning: {notice}", file=sys.stderr, flush=True)
+        event("exposed", level=logging.WARNING, host=cfg.host, port=cfg.port, notice=notice)
+
+    from world.net.server import run_server     # after the checks: numba and the model load slowly
     try:
         asyncio.run(run_server(cfg))
     except OSError as exc:
@@ -26,10 +43,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    from world.config import load_config
+    from world.config import ConfigError, load_config
     from world.store import Store
 
-    cfg = load_config(args.config, data=args.data)
+    try:
+        cfg = load_config(args.config, data=args.data)
+    except ConfigError as exc:
+        print(f"agora admin: {exc}", file=sys.stderr)
+        return 2
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(cfg.db_path, synchronous=cfg.synchronous)
     try:
@@ -103,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "endpoint (AGORA_OPENAI_BASE_URL, AGORA_OPENAI_MODEL, AGORA_OPENAI_API_KEY), or scripted")
     s.add_argument("--agents", default=None,
                    help="stationed agents to spawn, comma-separated persona keys (default guide,barista; '' = none)")
+    s.add_argument("--no-companions", action="store_true",
+                   help="people may not summon personal companions (AGORA_COMPANIONS=false)")
     s.add_argument("--config", default=None, help="TOML file with Config fields")
     s.add_argument("--log-level", default="INFO")
     s.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")

@@ -1,4 +1,9 @@
-"""Structured logging: one `event=name key=value ...` line per event (or JSON with --log-json)."""
+"""Structured logging: one `event=name key=value ...` line per event (or JSON with --log-json).
+
+Every logger in the project is "agora" or below it ("agora.store.writer", ...), so the one
+handler `setup_logging` installs formats all of their lines; a module logs under its own
+child with `event(..., logger=log)`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,15 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
-log = logging.getLogger("agora")
+ROOT = "agora"
+log = logging.getLogger(ROOT)
 
 
 def _fmt(value: Any) -> str:
     text = str(value)
-    if not text or any(c in text for c in ' ="'):
+    if not text or any(c in text for c in ' ="\n'):
         return json.dumps(text, ensure_ascii=False)
     return text
 
@@ -24,27 +30,35 @@ class _Formatter(logging.Formatter):
         self.as_json = as_json
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", None) or {}
+        fields = dict(getattr(record, "fields", None) or {})
+        if record.name != ROOT:
+            fields = {"logger": record.name, **fields}     # which part of the server said it
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        # A traceback is part of the event in both forms: JSON readers lose nothing key=value has.
+        exc = self.formatException(record.exc_info) if record.exc_info else None
         if self.as_json:
-            return json.dumps({"ts": ts, "level": record.levelname.lower(), "event": record.getMessage(), **fields},
-                              default=str, ensure_ascii=False)
+            line = {"ts": ts, "level": record.levelname.lower(), "event": record.getMessage(), **fields}
+            if exc:
+                line["exc"] = exc
+            return json.dumps(line, default=str, ensure_ascii=False)
         parts = [f"ts={ts}", f"level={record.levelname.lower()}", f"event={_fmt(record.getMessage())}"]
         parts += [f"{k}={_fmt(v)}" for k, v in fields.items()]
-        if record.exc_info:
-            parts.append("exc=" + json.dumps(self.formatException(record.exc_info)))
+        if exc:
+            parts.append("exc=" + json.dumps(exc))
         return " ".join(parts)
 
 
-def setup_logging(level: str = "INFO", as_json: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(level: str = "INFO", as_json: bool = False, stream: TextIO | None = None) -> None:
+    """Send every "agora.*" logger's lines, formatted, to `stream` (stderr); ValueError for an unknown level."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(_Formatter(as_json))
-    root = logging.getLogger("agora")
+    root = logging.getLogger(ROOT)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
     root.handlers[:] = [handler]
-    root.setLevel(level)
     root.propagate = False
 
 
-def event(_event: str, /, level: int = logging.INFO, exc_info: bool = False, **fields: Any) -> None:
-    """Log one structured event."""
-    log.log(level, _event, extra={"fields": fields}, exc_info=exc_info)
+def event(_event: str, /, level: int = logging.INFO, exc_info: bool = False,
+          logger: logging.Logger | None = None, **fields: Any) -> None:
+    """Log one structured event (under `logger`, a child of "agora", if given)."""
+    (logger or log).log(level, _event, extra={"fields": fields}, exc_info=exc_info)

@@ -203,10 +203,7 @@ class ClientApp:
         self.frames += 1
         m = self.model
         for event in self.net.drain():
-            if event[0] == "msg":
-                m.handle(event[1])
-            elif event[0] == "status":
-                m.set_status(event[1], event[2])
+            m.apply(event)
         if m.welcomes != self._welcomes:
             self._welcomes = m.welcomes
             if self.yaw is None or not m.welcome.get("resumed"):
@@ -249,6 +246,7 @@ class ClientApp:
             self.base.camera.setMat(self.head.getMat(self.base.render))     # the desktop mirror
         else:
             self.scene.place_camera(self.base.camera)
+        self.scene.place_signs(self.base.cam, self.base.camLens, dt)
         self.hud.update()
         return task.cont
 

@@ -16,6 +16,7 @@ from typing import Any
 
 TAB_LINES = 200           # lines kept per tab
 BUBBLE_S = 6.0            # a speech bubble stays this long after its last words
+BUBBLES_SHOWN = 3         # lines over one head at once; an older one makes way for the newest
 NEAR = "near"
 
 
@@ -34,9 +35,18 @@ class Line:
 
 @dataclass
 class Bubble:
-    text: str
+    """One line over its speaker's head; streamed speech grows in place (same Line)."""
+
+    line: Line
     until: float              # local monotonic seconds
-    partial: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.line.text
+
+    @property
+    def partial(self) -> bool:
+        return self.line.partial
 
 
 @dataclass
@@ -54,13 +64,13 @@ def tab_key(ch: str, other: int | None = None) -> str:
 
 
 class ChatModel:
-    """Tabs of lines, speech bubbles by entity, and own lines waiting for their ack."""
+    """Tabs of lines, speech bubbles by entity (oldest first), and own lines waiting for their ack."""
 
     def __init__(self) -> None:
         self.me = 0
         self.tabs: dict[str, Tab] = {NEAR: Tab(NEAR, "Near")}
         self.active = NEAR
-        self.bubbles: dict[int, Bubble] = {}
+        self.bubbles: dict[int, deque[Bubble]] = {}
         self._seen: set[int] = set()
         self._streams: dict[tuple[int, int], Line] = {}       # (sender, sid) -> streaming line
         self._pending: dict[int, tuple[str, Line]] = {}       # rid -> (tab, own line)
@@ -140,7 +150,12 @@ class ChatModel:
         if key != self.active:
             tab.unread += 1
         if speaker is not None:
-            self.bubbles[int(speaker)] = Bubble(line.text, now + BUBBLE_S, line.partial)
+            said = self.bubbles.setdefault(int(speaker), deque(maxlen=BUBBLES_SHOWN))
+            bubble = next((b for b in said if b.line is line), None)
+            if bubble is None:
+                said.append(Bubble(line, now + BUBBLE_S))
+            else:
+                bubble.until = now + BUBBLE_S
         return line
 
     def on_history(self, msg: dict[str, Any]) -> None:
@@ -209,5 +224,10 @@ class ChatModel:
         return msg
 
     def expire_bubbles(self, now: float) -> None:
-        for e in [e for e, b in self.bubbles.items() if b.until < now]:
-            del self.bubbles[e]
+        for e, said in list(self.bubbles.items()):
+            if any(b.until < now for b in said):
+                kept = [b for b in said if b.until >= now]
+                if kept:
+                    self.bubbles[e] = deque(kept, maxlen=BUBBLES_SHOWN)
+                else:
+                    del self.bubbles[e]

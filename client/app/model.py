@@ -120,6 +120,19 @@ class ClientModel:
             log.warning("skipped malformed server message t=%s: %s: %s", t, type(exc).__name__, exc)
             return False
 
+    def apply(self, event: tuple[Any, ...]) -> None:
+        """One event from the network thread: ("msg", map), ("status", state, detail) or ("note", text)."""
+        if event[0] == "msg":
+            self.handle(event[1])
+        elif event[0] == "status":
+            self.set_status(event[1], event[2])
+        elif event[0] == "note":
+            self.chat.note(str(event[1]), "near")
+
+    def known_others(self) -> int:
+        """Other entities in this client's view of the server's interest (from enter/leave), wherever the camera is."""
+        return sum(1 for i in self.entities if i != self.me)
+
     def set_status(self, status: str, detail: str = "") -> None:
         if status != self.status:
             log.info("connection %s %s", status, detail)

@@ -10,7 +10,9 @@ decode are logged and skipped (counted in `bad_frames`). When the connection dro
 for a reason worth retrying (server restart 1001, network loss 1006, 1011, 4004,
 4007, refused TCP...) the thread reconnects with backoff and resumes with the session
 token of the last `welcome`; refusals that would fail again (bad token, banned,
-kicked, replaced, unknown space) end it with status "closed".
+kicked, replaced, unknown space) end it with status "closed". Given a `TokenStore`, it
+keeps the token of every welcome there; a kept (not typed) token the server does not
+know is forgotten once, with a ("note", text) event, and the client joins as a new user.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import logging
 import queue
 import random
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from client.tokens import TokenStore, refused_as_unknown
 from world.protocol import PROTOCOL_VERSION, decode_server, encode
 
 log = logging.getLogger("agora.client.net")
@@ -44,12 +48,20 @@ class NetThread:
     """One connection to a server, kept up in a background thread."""
 
     def __init__(self, url: str, name: str, kind: str = "desktop", token: str | None = None,
-                 space: str | None = None) -> None:
+                 space: str | None = None, *, tokens: TokenStore | None = None, token_kept: bool = False,
+                 say: Callable[[str], None] | None = None) -> None:
+        """`tokens`: where each welcome's token is kept. `token_kept`: the token was not typed by
+        the user (it came from `tokens`), so a refusal as unknown means a new account, not an
+        error. `say`: one-line notes for the user (besides the ("note", text) event), called
+        from this thread."""
         self.url = url
         self.name = name
         self.kind = kind
         self.token = token
         self.space = space
+        self.tokens = tokens
+        self.token_kept = token_kept
+        self.say = say
         self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.bad_frames = 0
         self.frames = 0
@@ -124,6 +136,13 @@ class NetThread:
     def _status(self, state: str, detail: str = "") -> None:
         self.inbox.put(("status", state, detail))
 
+    def _note(self, text: str) -> None:
+        self.inbox.put(("note", text))
+        if self.say is not None:
+            self.say(text)
+        else:
+            log.warning("%s", text)
+
     async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._out = asyncio.Queue()
@@ -164,6 +183,7 @@ class NetThread:
         async with connect(self.url, compression=None, proxy=None, max_size=MAX_SIZE,
                            open_timeout=OPEN_TIMEOUT_S, close_timeout=1.0) as ws:
             self._ws = ws
+            refusal: dict[str, Any] | None = None      # an error before the welcome: held until the close
             hello: dict[str, Any] = {"t": "hello", "v": PROTOCOL_VERSION, "name": self.name, "kind": self.kind}
             if self.token:
                 hello["token"] = self.token
@@ -179,8 +199,9 @@ class NetThread:
                     t = msg.get("t")
                     if t == "welcome":
                         self._on_welcome(msg)
-                    elif t == "error" and not self._online and msg.get("code") == "bad_token" and self.token:
-                        log.warning("session token refused; not reconnecting as a new user")
+                    elif t == "error" and not self._online:
+                        refusal = msg          # shown after the close, unless it only means "new user"
+                        continue
                     self.inbox.put(("msg", msg))
             except ConnectionClosed:
                 pass
@@ -194,12 +215,27 @@ class NetThread:
             log.info("connection closed code=%s reason=%s", code, reason)
             if self._stop.is_set():
                 return "stopped"
+            if (refusal is not None and self.token_kept and self.token
+                    and refused_as_unknown(str(refusal.get("code", "")), code)):
+                # The server's data was reset, or the kept token is another server's: what the
+                # user asked for is to come in, so come in as a new user, once.
+                self.token = None
+                self._note(f"the server does not know the session kept for {self.name} "
+                           "(its data may have been reset); joining as a new user")
+                return None
+            if refusal is not None:
+                self.inbox.put(("msg", refusal))
             if code in FINAL_CLOSES:
                 return f"{FINAL_CLOSES[code]} ({code} {reason})".strip()
             return None
 
     def _on_welcome(self, msg: dict[str, Any]) -> None:
         self.token = msg.get("token") or self.token
+        if self.tokens is not None and self.token:
+            try:
+                self.tokens.put(self.url, self.name, self.token)
+            except OSError as exc:
+                self._note(f"cannot keep the session in {self.tokens.path}: {exc}")
         space_id = (msg.get("space") or {}).get("id")
         if space_id:
             self.space = space_id        # come back to the same instance after a drop (§3.3)

@@ -8,7 +8,7 @@ implementations:
 * `RecordedPoseSource` replays frames (from a JSON file or a list): the tests drive the
   whole VR code path with it, and it lets a developer without a headset see VR avatars.
 * `OpenXRPoseSource` reads a real headset and renders to it through panda3d-openxr
-  (`pip install 'agora[vr]'`), imported only when `--vr` is used; without the package or
+  (`pip install ".[vr]"`), imported only when `--vr` is used; without the package or
   a runtime it raises `VRUnavailable` with a one-line reason; the CLI prints it, exits 1.
 """
 
@@ -140,7 +140,7 @@ class OpenXRPoseSource:
             from p3dopenxr.p3dopenxr import P3DOpenXR  # optional extra "vr"
         except ImportError as exc:
             raise VRUnavailable("--vr needs panda3d-openxr, pyopenxr and an OpenXR runtime "
-                                f"(pip install 'agora[vr]'; missing: {exc.name})") from None
+                                f'(pip install ".[vr]"; missing: {exc.name})') from None
         self._factory = P3DOpenXR
         self.ipd = DEFAULT_IPD
         self.xr: Any = None

@@ -6,7 +6,10 @@ different: `avatar.gltf` tinted per user, `agent.gltf` with a halo and a cyan pl
 moves them from the interpolated sample every frame, and shows name plates, speech
 bubbles (streamed agent speech grows as it arrives), emotes and VR heads/hands from pose
 records. Panda3D's heading has the protocol's yaw convention (0 faces +y,
-counter-clockwise), so yaw maps to H in degrees without conversion.
+counter-clockwise), so yaw maps to H in degrees without conversion. Labels are placed by
+`client.app.labels` so they do not cover each other: place signs on the screen every frame
+(`place_signs`, after the camera moved), the speech over a head stacked by each bubble's
+real height.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import gc
 import math
 from importlib import resources
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from panda3d.core import (
@@ -23,13 +27,16 @@ from panda3d.core import (
     CardMaker,
     DirectionalLight,
     LQuaternionf,
+    LVecBase4f,
     NodePath,
     Point2,
     Point3,
     TextNode,
     TransparencyAttrib,
+    Vec3,
 )
 
+from client.app.labels import Card, Rect, declutter, stack
 from client.app.model import ClientModel, Entity
 
 EYE_HEIGHT = 1.6          # first-person camera height (m)
@@ -37,9 +44,17 @@ THIRD_BACK = 5.5          # third-person camera distance behind the avatar (m)
 THIRD_UP = 3.1
 THIRD_AHEAD = 6.0         # the third-person camera looks at a point this far ahead, chest high
 PLATE_Z = 2.15            # name plate height over the avatar root
-BUBBLE_Z = 2.55
-EMOTE_Z = 2.95
-LABEL_Z = 3.0             # place labels
+PLATE_SCALE = 0.28
+BUBBLE_SCALE = 0.22
+BUBBLE_WRAP = 16          # characters per bubble row
+BUBBLE_CHARS = 160        # a longer line shows its newest words (streamed speech grows at the end)
+EMOTE_SCALE = 0.25
+HEAD_GAP = 0.05           # metres between the plate, the bubbles and the emote over a head
+LABEL_Z = 3.0             # place signs: their height unless one must move up to clear a nearer one
+LABEL_SCALE = 0.45
+SIGN_GAP = 0.015          # screen units (of 2) between a sign and a nearer one it would touch
+SIGN_LIFT_MAX = 8.0       # metres: the most a sign moves up (a sign nearly straight above the camera)
+SIGN_SETTLE_S = 0.15      # a sign glides to its new height in about this long, rather than jump
 FOV = 70.0                # horizontal field of view (degrees)
 EMOTE_TEXT = {"wave": "o/ waves", "clap": "claps", "laugh": "laughs", "heart": "<3",
               "dance": "dances", "thumbsup": "thumbs up", "shrug": "shrugs", "nod": "nods"}
@@ -72,6 +87,18 @@ def text_node(name: str, text: str, *, fg=(1, 1, 1, 1), card=(0.05, 0.05, 0.1, 0
     return node
 
 
+def card(node: TextNode, scale: float) -> Card:
+    """A text node's card, bottom and top in metres from its origin once scaled."""
+    c = node.getCardActual()
+    return Card(float(c[2]) * scale, float(c[3]) * scale)
+
+
+def card_box(node: TextNode, scale: float) -> Rect:
+    """A text node's whole card (left, bottom, right, top) in metres from its origin once scaled."""
+    c = node.getCardActual()
+    return Rect(float(c[0]) * scale, float(c[2]) * scale, float(c[1]) * scale, float(c[3]) * scale)
+
+
 def billboard(parent: NodePath, node: TextNode, z: float, scale: float) -> NodePath:
     np_ = parent.attachNewNode(node)
     np_.setPos(0, 0, z)
@@ -81,6 +108,12 @@ def billboard(parent: NodePath, node: TextNode, z: float, scale: float) -> NodeP
     np_.setLightOff(1)
     np_.setDepthOffset(1)
     return np_
+
+
+def _bubble_text(text: str, partial: bool) -> str:
+    if len(text) > BUBBLE_CHARS:
+        text = "..." + text[-BUBBLE_CHARS:]
+    return text + (" ..." if partial else "")
 
 
 class Models:
@@ -117,15 +150,20 @@ class WorldView:
             node.setColorScale(*(box.get("color") or (0.8, 0.8, 0.8)), 1.0)
             if hi[2] - lo[2] < 0.05:
                 node.setDepthOffset(1)          # flat paths and floors lie on the ground
-        self.labels = []
+        self.root.flattenMedium()
+        # Signs after the flatten: they move every frame (place_signs), so they keep their nodes.
+        self.labels: list[NodePath] = []
+        self.sign_boxes: list[Rect] = []
+        self.sign_lifts: list[float] = []          # metres above LABEL_Z, now
         for place in space.get("places") or ():
             x, y = place["at"]
             anchor = self.root.attachNewNode(f"place-{place['name']}")
             anchor.setPos(x, y, 0)
             label = text_node(f"label-{place['name']}", str(place["name"]), fg=(1, 0.95, 0.7, 1),
                               card=(0.1, 0.1, 0.1, 0.45))
-            self.labels.append(billboard(anchor, label, LABEL_Z, 0.45))
-        self.root.flattenMedium()
+            self.labels.append(billboard(anchor, label, LABEL_Z, LABEL_SCALE))
+            self.sign_boxes.append(card_box(label, LABEL_SCALE))
+            self.sign_lifts.append(0.0)
         amb = AmbientLight("ambient")
         amb.setColor((0.45, 0.45, 0.5, 1))
         sun = DirectionalLight("sun")
@@ -136,10 +174,57 @@ class WorldView:
             parent.setLight(light)
         self.parent = parent
 
+    def place_signs(self, cam: NodePath, lens: Any, dt: float) -> None:
+        """Move each sign that would cover (or touch) a nearer one on the screen up just clear of it.
+
+        Measured with every sign at LABEL_Z, so the answer depends on the view alone; the
+        signs then glide toward it (SIGN_SETTLE_S; dt >= that places them at once).
+        """
+        if not self.labels:
+            return
+        mat = lens.getProjectionMat()
+        up = cam.getRelativeVector(self.root, Vec3(0, 0, 1))       # the world's up, in camera space
+        up_clip = mat.xform(LVecBase4f(up.x, up.y, up.z, 0.0))
+        near = lens.getNear()
+        centres = [cam.getRelativePoint(label.getParent(), Point3(0, 0, LABEL_Z)) for label in self.labels]
+        order = sorted(range(len(self.labels)), key=lambda i: centres[i].y)      # nearest first
+        rects: list[Rect | None] = []
+        for i in order:
+            c, box = centres[i], self.sign_boxes[i]
+            if c.y <= near:
+                rects.append(None)                                  # behind the camera
+                continue
+            x0, y0 = _ndc(mat, c + Vec3(box.left, 0, box.bottom))
+            x1, y1 = _ndc(mat, c + Vec3(box.right, 0, box.top))
+            rects.append(Rect(x0, y0, x1, y1))
+        targets = [0.0] * len(self.labels)
+        for i, rect, lift in zip(order, rects, declutter(rects, SIGN_GAP)):
+            if rect is None or lift <= 0.0:
+                continue
+            # The world lift dz that puts the card's bottom at the screen height wanted: the
+            # clip coordinates of (bottom + dz * up) are linear in dz, so solve y/w = want.
+            want = rect.bottom + lift
+            b = mat.xform(LVecBase4f(centres[i].x, centres[i].y, centres[i].z + self.sign_boxes[i].bottom, 1.0))
+            denominator = up_clip[1] - want * up_clip[3]
+            dz = (want * b[3] - b[1]) / denominator if abs(denominator) > 1e-9 else SIGN_LIFT_MAX
+            targets[i] = min(max(dz, 0.0), SIGN_LIFT_MAX)
+        blend = min(1.0, dt / SIGN_SETTLE_S)
+        for i, label in enumerate(self.labels):
+            lift = self.sign_lifts[i] + (targets[i] - self.sign_lifts[i]) * blend
+            if lift != self.sign_lifts[i]:
+                self.sign_lifts[i] = lift
+                label.setZ(LABEL_Z + lift)
+
     def destroy(self) -> None:
         for light in self.lights:
             self.parent.clearLight(light)
         self.root.removeNode()
+
+
+def _ndc(mat: Any, p: Any) -> tuple[float, float]:
+    """A camera-space point's screen position (normalised device coordinates)."""
+    v = mat.xform(LVecBase4f(p.x, p.y, p.z, 1.0))
+    return v[0] / v[3], v[1] / v[3]
 
 
 class AvatarView:
@@ -152,17 +237,14 @@ class AvatarView:
         self.body: NodePath | None = None
         self.models = models
         self.plate_text = text_node(f"plate-{entity.id}", "")
-        self.plate = billboard(self.root, self.plate_text, PLATE_Z, 0.28)
-        self.bubble_text = text_node(f"bubble-{entity.id}", "", fg=(0.05, 0.05, 0.1, 1),
-                                     card=(1, 1, 1, 0.9), wrap=14)
-        self.bubble = billboard(self.root, self.bubble_text, BUBBLE_Z, 0.22)
-        self.bubble.hide()
+        self.plate = billboard(self.root, self.plate_text, PLATE_Z, PLATE_SCALE)
+        self.bubbles: list[tuple[NodePath, TextNode]] = []     # made as needed; the first shown nearest the head
         self.emote_text = text_node(f"emote-{entity.id}", "", fg=(1, 0.9, 0.3, 1), card=(0, 0, 0, 0.0))
-        self.emote_np = billboard(self.root, self.emote_text, EMOTE_Z, 0.25)
+        self.emote_np = billboard(self.root, self.emote_text, PLATE_Z, EMOTE_SCALE)
         self.emote_np.hide()
         self.vr_nodes: dict[str, NodePath] = {}
         self.meta: dict[str, Any] | None = None
-        self._bubble = ""
+        self._said: tuple[str, ...] = ()
         self._emote: str | None = None
         self._pose_id: int | None = None
         self.own = own
@@ -184,17 +266,29 @@ class AvatarView:
             self.body.setColorScale(*person_colour(entity.user or entity.id))
         if self.own:
             self.plate.hide()
+        self._restack()                  # a longer name may make a taller plate
 
-    def set_bubble(self, text: str, partial: bool) -> None:
-        shown = text + (" ..." if partial else "")
-        if shown == self._bubble:
+    def set_bubbles(self, said: Sequence[tuple[str, bool]]) -> None:
+        """The speech over this head: (text, still streaming) per line, newest first."""
+        shown = tuple(_bubble_text(text, partial) for text, partial in said)
+        if shown == self._said:
             return
-        self._bubble = shown
-        if shown:
-            self.bubble_text.setText(shown[-240:])
-            self.bubble.show()
-        else:
-            self.bubble.hide()
+        self._said = shown
+        while len(self.bubbles) < len(shown):
+            text = text_node(f"bubble-{self.id}-{len(self.bubbles)}", "", fg=(0.05, 0.05, 0.1, 1),
+                             card=(1, 1, 1, 0.9), wrap=BUBBLE_WRAP)
+            self.bubbles.append((billboard(self.root, text, PLATE_Z, BUBBLE_SCALE), text))
+        for k, (node, text) in enumerate(self.bubbles):
+            if k < len(shown):
+                text.setText(shown[k])
+                node.show()
+            else:
+                node.hide()
+        self._restack()
+
+    def bubble_texts(self) -> list[str]:
+        """The bubbles shown, nearest the head first."""
+        return list(self._said)
 
     def set_emote(self, emote: str | None) -> None:
         if emote == self._emote:
@@ -205,6 +299,18 @@ class AvatarView:
             self.emote_np.show()
         else:
             self.emote_np.hide()
+        self._restack()
+
+    def _restack(self) -> None:
+        """Bubbles, then the emote, piled above the name plate by their real heights."""
+        nodes = [(node, card(text, BUBBLE_SCALE)) for node, text in self.bubbles[:len(self._said)]]
+        if self._emote:
+            nodes.append((self.emote_np, card(self.emote_text, EMOTE_SCALE)))
+        if not nodes:
+            return
+        base = PLATE_Z + card(self.plate_text, PLATE_SCALE).top + HEAD_GAP
+        for (node, _), z in zip(nodes, stack([c for _, c in nodes], base, HEAD_GAP)):
+            node.setZ(z)
 
     def set_pose(self, pose: dict[str, Any] | None) -> None:
         """VR head and hands, relative to the avatar root (its yaw included)."""
@@ -334,8 +440,7 @@ class SceneView:
         for i in list(chat.bubbles) + list(self._bubbled):
             v = views.get(i)
             if v is not None:
-                b = chat.bubbles.get(i)
-                v.set_bubble(b.text if b else "", bool(b and b.partial))
+                v.set_bubbles([(b.text, b.partial) for b in reversed(chat.bubbles.get(i, ()))])
         self._bubbled = {i for i in chat.bubbles if i in views}
         for i in list(self._emoting):
             e = m.entities.get(i)
@@ -362,6 +467,11 @@ class SceneView:
         if self.own is not None:
             own_emote = m.own_emote
             self.own.set_emote(own_emote[0] if own_emote and own_emote[1] >= now else None)
+
+    def place_signs(self, cam: NodePath, lens: Any, dt: float) -> None:
+        """After the camera moved: keep place signs from covering each other in this view."""
+        if self.world is not None:
+            self.world.place_signs(cam, lens, dt)
 
     def place_camera(self, camera: NodePath) -> None:
         """First- or third-person camera on the predicted own avatar."""

@@ -155,10 +155,10 @@ def test_streamed_agent_speech_grows_then_is_replaced_by_the_final_text():
     base = {"t": "chat", "ch": "near", "from": 9, "name": "Iris", "e": 9, "sid": 4}
     chat.on_chat({**base, "text": "Hel", "partial": True}, now=0.0)
     chat.on_chat({**base, "text": "lo th", "partial": True}, now=0.1)
-    assert chat.texts() == ["Hello th"] and chat.bubbles[9].text == "Hello th" and chat.bubbles[9].partial
+    assert chat.texts() == ["Hello th"] and [(b.text, b.partial) for b in chat.bubbles[9]] == [("Hello th", True)]
     chat.on_chat({**base, "text": "Hello there!", "id": 50, "ts": 1}, now=0.2)
     assert chat.texts() == ["Hello there!"] and not chat.lines()[0].partial
-    assert chat.bubbles[9].text == "Hello there!" and not chat.bubbles[9].partial
+    assert [(b.text, b.partial) for b in chat.bubbles[9]] == [("Hello there!", False)]     # the same bubble
 
 
 def test_chat_tabs_history_and_dm_dedupe():

@@ -36,10 +36,7 @@ class Driver:
         dt, self.last = now - self.last, now
         m = self.model
         for ev in self.net.drain():
-            if ev[0] == "msg":
-                m.handle(ev[1])
-            else:
-                m.set_status(ev[1], ev[2])
+            m.apply(ev)
         if m.status == Status.ONLINE and m.predictor is not None:
             self.acc = min(self.acc + dt, 0.2)
             while self.acc >= 1 / m.tick_hz:
@@ -83,7 +80,7 @@ def test_bot_chat_appears_in_the_chat_model_and_over_its_head(facing):
         d.until(lambda: "hello Ada" in d.model.chat.texts("near"), "Bob's line")
         line = d.model.chat.lines("near")[-1]
         assert line.name == "Bob" and line.sender == bob.user and line.id is not None
-        assert d.model.chat.bubbles[bob.entity].text == "hello Ada"
+        assert [b.text for b in d.model.chat.bubbles[bob.entity]] == ["hello Ada"]
         # The people list follows presence.
         d.until(lambda: bob.user in d.model.people, "Bob in the people list")
         # A DM tab opens for a direct message, and our reply is acknowledged there.

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from panda3d.core import PNMImage, Point2, Point3
+from panda3d.core import PNMImage, Point2, Point3, Vec3
 
 from client.app.cli import configure_panda
+from client.app.scene import BUBBLE_SCALE, EMOTE_SCALE, PLATE_SCALE, THIRD_AHEAD, THIRD_BACK, THIRD_UP
 from client.app.model import ClientModel, Status
 from client.app.net import NetThread
 from client.app.pose import RecordedPoseSource, VRFrame
@@ -91,7 +92,7 @@ def test_bot_in_front_of_the_camera_shows_avatar_pixels_there_and_background_els
         app.model.handle({"t": "chat", "ch": "near", "from": bob.user, "name": "Bob", "e": bob.entity,
                           "sid": 1, "partial": True, "text": "Hel"})
         app.step()
-        assert app.scene.views[bob.entity].bubble_text.getText() == "Hel ..."
+        assert app.scene.views[bob.entity].bubble_texts() == ["Hel ..."]
 
         # Enter, a line, Enter: Bob hears it.
         app.hud.open_entry()
@@ -222,3 +223,99 @@ def test_agents_people_and_vr_poses_are_drawn_differently(base):
         assert not head.isHidden() and not rh.isHidden() and lh.isHidden()     # the left hand is untracked
     finally:
         app.destroy()
+
+
+def screen_rect(base, label) -> tuple[float, float, float, float]:
+    """Where a billboarded text label's card lands on the screen: (left, bottom, right, top), -1..1."""
+    text = label.node()
+    scale = label.getNetTransform().getScale()[0]
+    left, right, bottom, top = (v * scale for v in text.getCardActual())
+    centre = base.cam.getRelativePoint(label, Point3(0, 0, 0))      # the card faces the camera
+    assert centre.y > 0, f"{text.getText()} is behind the camera"
+    corners = []
+    for corner in (centre + Vec3(left, 0, bottom), centre + Vec3(right, 0, top)):
+        p = Point2()
+        base.camLens.project(corner, p)                             # off-screen points are projected too
+        corners.append(p)
+    return corners[0].x, corners[0].y, corners[1].x, corners[1].y
+
+
+def disjoint(a, b) -> bool:
+    return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
+# Views along the line from the Plaza sign (0, -8) to the Fountain's (0, 0), where one covered
+# the other: (camera position, point looked at). The third-person camera of the south spawn,
+# then eyes (1.6 m: first person, VR) near and far, and one from the north looking back.
+ALONG_THE_LINE = [((0, -10 - THIRD_BACK, THIRD_UP), (0, -10 + THIRD_AHEAD, 1.2)),
+                  ((0, -14, 1.6), (0, 0, 2.5)), ((0, -30, 1.6), (0, 0, 1.6)),
+                  ((0.5, 12, 1.6), (0, -8, 2.0))]
+
+
+def test_place_signs_do_not_cover_each_other_along_the_plaza_fountain_line(base, tmp_path):
+    with ServerThread(tmp_path / "data") as srv:                     # the built-in plaza world
+        app = start_client(base, srv.url, "Ada")
+        try:
+            pump(app.step, lambda: app.scene.world is not None, what="the plaza built")
+            root = app.scene.world.root
+            plaza, fountain = (root.find(f"**/label-{n}") for n in ("Plaza", "Fountain"))
+            for eye, at in ALONG_THE_LINE:
+                base.camera.setPos(*eye)
+                base.camera.lookAt(Point3(*at))
+                app.scene.place_signs(base.cam, base.camLens, dt=1.0)      # the frame's step, settled
+                screenshot(base)
+                a, b = screen_rect(base, plaza), screen_rect(base, fountain)
+                assert disjoint(a, b), (eye, a, b)
+        finally:
+            stop_client(app)
+
+
+def test_speech_over_one_head_stacks_by_height_newest_lowest_three_at_most(base, facing):
+    app = start_client(base, facing.url, "Ada", third_person=False)
+    try:
+        pump(app.step, lambda: app.model.status == Status.ONLINE, what="welcome")
+        bob = facing.call(Bot.connect(facing.url, "Bob"))
+        pump(app.step, lambda: bob.entity in app.scene.views, what="Bob in view")
+        view = app.scene.views[bob.entity]
+        tall = "a much longer second thought that wraps over several rows of its bubble"
+        for line in ("one", "two", tall, "four"):
+            facing.call(bob.say(line))
+        facing.call(bob.emote("wave"))
+        pump(app.step, lambda: view.bubble_texts()[:1] == ["four"] and not view.emote_np.isHidden(),
+             what="four lines and a wave")
+        assert view.bubble_texts() == ["four", tall, "two"]                # "one" made way
+        bubbles = [(node, text, BUBBLE_SCALE) for node, text in view.bubbles[:3]]
+        pile = [(view.plate, view.plate_text, PLATE_SCALE), *bubbles, (view.emote_np, view.emote_text, EMOTE_SCALE)]
+        spans = []
+        for node, text, scale in pile:
+            card = text.getCardActual()
+            spans.append((node.getZ() + card[2] * scale, node.getZ() + card[3] * scale))
+        assert spans[2][1] - spans[2][0] > 2 * (spans[1][1] - spans[1][0])   # the long line is a taller bubble
+        for lower, upper in zip(spans, spans[1:]):
+            assert upper[0] >= lower[1], spans                               # plate, bubbles, emote: no overlap
+        screenshot(base)
+        facing.call(bob.close())
+    finally:
+        stop_client(app)
+
+
+def test_a_refused_first_hello_ends_the_window_loop_with_the_reason(base):
+    from client.app.cli import watch_refusal
+
+    model = ClientModel("Ada")
+    model.set_status(Status.CLOSED, "bad token (4001 bad_token)")        # what NetThread reports
+    refused = watch_refusal(base, model)
+    frames = [0]
+
+    def guard(task):                       # a broken watcher must fail the test, not hang it
+        frames[0] += 1
+        if frames[0] > 100:
+            base.taskMgr.stop()
+        return task.cont
+
+    base.taskMgr.add(guard, "test-guard")
+    try:
+        base.taskMgr.run()                 # what base.run() does in a window
+    finally:
+        base.taskMgr.remove("test-guard")
+    assert refused == ["bad token (4001 bad_token)"] and frames[0] <= 2

@@ -12,7 +12,7 @@ KEYS = {"connected", "disconnects", "errors", "ack_p50_ms", "ack_p99_ms", "rtt_p
         "snapshots_per_s", "bytes_per_client_s"}
 
 
-def test_bots_walk_chat_and_report_one_json_line(tmp_path):
+def test_bots_walk_chat_and_print_only_the_json_line_on_stdout(tmp_path):
     proc, url = start_server(tmp_path)
     try:
         out = subprocess.run([sys.executable, "-m", "world.cli", "bots", "--url", url, "--count", "8",
@@ -22,7 +22,8 @@ def test_bots_walk_chat_and_report_one_json_line(tmp_path):
         proc.terminate()
         proc.wait(timeout=15)
     assert out.returncode == 0, out.stderr[-2000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report = json.loads(out.stdout)                     # all of stdout: `agora bots --json | jq` works
+    assert "disconnects" in out.stderr                  # the table a person reads went to stderr
     assert KEYS <= set(report)
     assert report["connected"] == 8 and report["disconnects"] == 0 and report["errors"] == 0
     assert 10 <= report["snapshots_per_s"] <= 31          # the server ticks at 30 Hz

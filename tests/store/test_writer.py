@@ -202,3 +202,34 @@ def test_every_acknowledged_message_survives_sigkill(db, tmp_path):
     missing = set(acked) - stored
     assert not missing, f"{len(missing)} acknowledged messages lost"
     assert len(set(acked)) == len(acked)
+
+
+def test_a_full_database_answers_unavailable_logs_once_and_recovers(db, caplog):
+    """SQLITE_FULL (here from max_page_count, the same error a full disk gives) is a coded,
+    retryable `unavailable`, logged once per outage; writes work again once there is room."""
+    astore, (a, b) = seeded(db, "ann", "bob")
+    pages = astore.store._c.execute("PRAGMA page_count").fetchone()[0]
+    astore.store._c.execute(f"PRAGMA max_page_count = {pages}")
+
+    async def main():
+        failures = []
+        for i in range(6):      # the first may still fit in a page's free space
+            try:
+                await astore.call("add_message", "dm", a, f"{i}" + "x" * 4000, target=b)
+            except StoreError as exc:
+                failures.append(exc)
+        assert len(failures) >= 5 and {e.code for e in failures} == {"unavailable"}
+        assert "full" in failures[0].msg
+        assert astore.failing is not None
+        await astore.run(lambda s: s._c.execute("PRAGMA max_page_count = 1000000"))
+        msg = await astore.call("add_message", "dm", a, "room again", target=b)
+        assert astore.failing is None
+        await astore.close()
+        return msg
+
+    with caplog.at_level("INFO"):
+        msg = asyncio.run(main())
+    assert count(db, "SELECT count(*) FROM messages WHERE id = ?", msg.id) == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("store_unavailable" in line for line in said) == 1
+    assert sum("store_recovered" in line for line in said) == 1

@@ -41,6 +41,7 @@ class AgentHost:
         for k in self.stationed:
             if k not in self.personas:
                 raise ValueError(f"no persona {k!r} (have: {', '.join(sorted(self.personas))})")
+        realm.names.reserve(p.name for p in self.personas.values())
         self.memory = MemoryBank(self.store)
         self.brains: dict[str, Brain] = {}
         self.agents: dict[str, Agent] = {}              # account key -> agent
@@ -188,6 +189,8 @@ class AgentHost:
     # -- companions -------------------------------------------------------------------------------
     async def summon(self, owner: Session, away: bool = False) -> Agent | None:
         persona = next((p for p in self.personas.values() if p.kind == "companion"), None)
+        if not self.cfg.companions and not away:
+            raise LookupError("companions are turned off on this server")
         if persona is None:
             raise LookupError("this server has no companion persona")
         agent = self.companions.get(owner.user)
@@ -208,7 +211,8 @@ class AgentHost:
         x, y, _, yaw = space.position(owner.entity)
         from world.agents.perception import forward
         fx, fy = forward(yaw)
-        name = f"{persona.name} ({owner.name})"[:MAX_NAME]
+        taken = {s.name for s in self.realm.sessions.values() if s.user != owner.user}
+        name = companion_name(persona.name, owner.name, owner.user, taken)
         agent = await self.spawn(persona, f"companion:{owner.user}", space, x - 1.5 * fx, y - 1.5 * fy, yaw,
                                  owner=owner.user, owner_name=owner.name, name=name)
         self.companions[owner.user] = agent
@@ -241,3 +245,14 @@ class AgentHost:
                     agent.step_motion(now)
                 except Exception as exc:
                     event("agent_motion_error", agent=agent.key, error=repr(exc), level=40)
+
+
+def companion_name(persona: str, owner_name: str, owner: int, taken: set[str]) -> str:
+    """'Pip (Alice)', or 'Pip (Alice #12)' when that name is already someone else's: two
+    people may share a display name, their companions may not."""
+    name = f"{persona} ({owner_name})"
+    if len(name) <= MAX_NAME and name not in taken:
+        return name
+    tail = f" #{owner})"
+    room = MAX_NAME - len(persona) - 2 - len(tail)
+    return f"{persona} ({owner_name[:max(room, 1)].rstrip()}{tail}"

@@ -43,11 +43,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from world.logs import event
 from world.store.schema import Memory
 from world.store.sqlite import Store, StoreError, now_ms as store_now_ms
 from world.store.writer import AsyncStore
 
-log = logging.getLogger("world.agents.memory")
+log = logging.getLogger("agora.agents.memory")
 
 HALF_LIFE_MS = 6 * 3600 * 1000      # recency halves every 6 hours since the last access
 KEEP_IMPORTANCE = 0.7               # summarisation keeps non-summary memories at least this important
@@ -380,7 +381,7 @@ class MemoryBank:
         try:
             await self.store.call("touch_memories", agent, user_id, ids, ts)
         except Exception:               # noqa: BLE001 - an access time is not worth a crash
-            log.warning("event=touch_failed agent=%s user=%s", agent, user_id, exc_info=True)
+            event("touch_failed", level=logging.WARNING, exc_info=True, logger=log, agent=agent, user=user_id)
 
     async def flush(self) -> None:
         """Wait until the access times of every recall so far are written."""
@@ -416,7 +417,7 @@ class MemoryBank:
                 while len(self._quiet) > 4 * self.cache_pairs:
                     self._quiet.pop(next(iter(self._quiet)))
         if made:
-            log.info("event=memories_summarised agent=%s user=%s summaries=%d", agent, user_id, len(made))
+            event("memories_summarised", logger=log, agent=agent, user=user_id, summaries=len(made))
         return made
 
 
@@ -552,7 +553,7 @@ async def bench_retrieval(tmp_dir: str | Path, n: int = 10_000, *, repeats: int 
         bank = MemoryBank(astore)
         t0 = time.perf_counter()
         await bank.recall(BENCH_AGENT, uid, "first visit", k=5)      # loads and indexes the pair
-        log.info("event=bench_cold_recall n=%d ms=%.1f", n, (time.perf_counter() - t0) * 1000)
+        event("bench_cold_recall", logger=log, n=n, ms=round((time.perf_counter() - t0) * 1000, 1))
         times = []
         for i in range(repeats):
             q = _B_QUERIES[i % len(_B_QUERIES)]

@@ -302,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("agora bench sim --plot needs matplotlib: pip install 'agora[bench]'",
+            print('agora bench sim --plot needs matplotlib: pip install ".[bench]"',
                   file=sys.stderr)
             return 2
     if args.tick_observers < 1:
@@ -323,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
         import scipy.spatial  # noqa: F401
         no_ckdtree = None
     except ImportError:
-        no_ckdtree = "scipy is not installed (pip install 'agora[bench]')"
+        no_ckdtree = 'scipy is not installed (pip install ".[bench]")'
     results: dict[int, dict[str, Timing | None]] = {}
     observers: dict[int, int] = {}
     ok = True

@@ -10,6 +10,7 @@ gets its coded error and a strike; persistent abuse closes the connection (4005)
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
 
 from world.logs import event
+from world.net.admission import normalise_address
 from world.net.limits import Limits
 from world.net.outbox import Outbox
 from world.protocol import CLOSE, ProtocolError, decode_client
@@ -37,6 +39,22 @@ class AgoraConnection(ServerConnection):
 
     link: Link | None = None
 
+    def __init__(self, *args: Any, world: WorldServer, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.world = world
+        self.address = ""          # the peer's address, normalised (set when TCP connects)
+
+    def connection_made(self, transport: Any) -> None:
+        peer = transport.get_extra_info("peername")
+        self.address = normalise_address(str(peer[0])) if peer else ""
+        sock = transport.get_extra_info("socket")
+        size = self.world.cfg.socket_send_buffer
+        if size > 0 and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        super().connection_made(transport)
+        if not self.world.admission.tcp_opened(self.address):
+            transport.abort()     # far past even the 503 allowance: not worth an HTTP answer
+
     def process_event(self, event: Any) -> None:
         link = self.link
         if link is not None and isinstance(event, Frame) and event.opcode in (
@@ -53,8 +71,10 @@ class AgoraConnection(ServerConnection):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        if self.link is not None:
-            self.link.lost()
+        self.world.admission.tcp_closed(self.address)
+        link, self.link = self.link, None          # no cycle left for a frozen collector to find
+        if link is not None:
+            link.lost()
 
 
 class Link:
@@ -63,23 +83,33 @@ class Link:
         self.server = server
         self.realm = server.realm
         self.conn = conn
+        self.address = conn.address
         self.outbox = Outbox(conn, cfg.outbox_max, cfg.write_limit)
         self.limits = Limits({"input": cfg.rate_input, "chat": cfg.rate_chat, "request": cfg.rate_request},
                              cfg.strikes, cfg.rate_errors_shown)
         self.session: Session | None = None
         self.inbox: deque[Any] = deque()
         self.raw_pending = 0                  # frames queued before the session existed
+        self.raw_bytes = 0                    # ... and their size: a flood must not park memory here
+        self.joining = True                   # counted by admission until the hello is answered
         self.ready = asyncio.Event()
         conn.link = self
+        server.admission.opened(self.address)
 
     # -- called synchronously from the connection's protocol callbacks ----------------------------
     def feed(self, data: Any) -> None:
         if self.session is None or self.raw_pending:
+            size = len(data) if isinstance(data, bytes) else 0
+            if self.session is None and self.raw_bytes + size > self.server.cfg.prehello_max_bytes:
+                self.drop_raw()
+                self.outbox.close(CLOSE["abuse"], "too much data before hello")
+                return
             if len(self.inbox) >= INBOX_MAX:
                 self._strike()
                 return
             self.inbox.append(data)
             self.raw_pending += 1
+            self.raw_bytes += size
             self.ready.set()
             return
         if not self.session.alive:
@@ -95,8 +125,23 @@ class Link:
 
     def lost(self) -> None:
         self.outbox.connection_lost()         # from now on the realm treats this user as offline
+        self.drop_raw()                       # nobody will read them; validated requests still run
+        self.end_joining()
+        self.server.admission.closed(self.address)
         self.inbox.append(CLOSED)
         self.ready.set()
+
+    def drop_raw(self) -> None:
+        """Forget frames that arrived before the session existed (they were never accepted)."""
+        if self.raw_pending:
+            self.inbox = deque(item for item in self.inbox if isinstance(item, m.Message) or item is CLOSED)
+            self.raw_pending = 0
+            self.raw_bytes = 0
+
+    def end_joining(self) -> None:
+        if self.joining:
+            self.joining = False
+            self.server.admission.joined(self.address)
 
     # -- validation, limits and errors ------------------------------------------------------------
     def error(self, code: str, msg: str, rid: int | None = None, field: str | None = None) -> None:
@@ -144,9 +189,20 @@ class Link:
         item = self.inbox.popleft()
         if item is not CLOSED and not isinstance(item, m.Message):
             self.raw_pending -= 1
+            if isinstance(item, bytes):
+                self.raw_bytes -= len(item)
         return item
 
     async def handshake(self) -> Session | None:
+        try:
+            session = await self._handshake()
+        finally:
+            self.end_joining()
+        if session is None:
+            self.drop_raw()
+        return session
+
+    async def _handshake(self) -> Session | None:
         cfg = self.server.cfg
         try:
             first = await self._next(cfg.hello_timeout)
@@ -167,6 +223,10 @@ class Link:
         if not isinstance(hello, m.Hello):
             self.error("not_ready", "send hello first")
             self.outbox.close(CLOSE["bad_hello"], "first message must be hello")
+            return None
+        if hello.token is None and not self.server.admission.allow_account(self.address):
+            self.error("rate_limited", "too many new accounts from your address; try again in a minute")
+            self.outbox.close(CLOSE["try_later"], "too many new accounts")
             return None
         try:
             return await self.realm.join(hello, self.outbox)

@@ -34,6 +34,8 @@ class Outbox:
         self.closing: tuple[int, str] | None = None
         self.closed = False
         self.send_started: float | None = None   # monotonic time the current send began
+        self.progress_at = time.monotonic()       # last time the socket took bytes or had none waiting
+        self._watched = (0, 0)                    # (bytes handed over, bytes buffered) at the last look
         self.queued_bytes = 0
         self.sent_frames = 0
         self.sent_bytes = 0
@@ -117,14 +119,25 @@ class Outbox:
 
     # -- writer task ----------------------------------------------------------------------------
     def stalled_for(self, now: float) -> float:
-        return 0.0 if self.send_started is None else now - self.send_started
+        """Seconds the socket has taken no bytes while some were waiting for it (polled about
+        once a second). The kernel's send buffer is bounded (`socket_send_buffer`), so a
+        reader that stops shows up here once that buffer and the peer's are full."""
+        transport = getattr(self.conn, "transport", None)
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        handed, was_buffered = self._watched
+        taken = (self.sent_bytes - handed) - (buffered - was_buffered)
+        if buffered == 0 or taken > 0:
+            self.progress_at = now
+        self._watched = (self.sent_bytes, buffered)
+        blocked = 0.0 if self.send_started is None else now - self.send_started
+        return max(now - self.progress_at, blocked)
 
     async def _send(self, frame: bytes) -> None:
         self.send_started = time.monotonic()
-        await self.conn.send(frame)
-        self.send_started = None
         self.sent_frames += 1
         self.sent_bytes += len(frame)
+        await self.conn.send(frame)
+        self.send_started = None
 
     async def run(self) -> None:
         try:

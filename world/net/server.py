@@ -8,6 +8,7 @@ waits on itself; the tick runs on a fixed step and never awaits a client.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import os
@@ -22,15 +23,17 @@ from websockets.asyncio.server import Server, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from world import startup
 from world.config import Config
 from world.logs import event
+from world.net.admission import Admission, AdmissionLimits, parse_exempt
 from world.net.link import AgoraConnection, Link
 from world.net.outbox import Outbox
 from world.protocol import CLOSE
 from world.space.realm import Realm
 from world.space.space import warm_up
 from world.space.world_def import load_world
-from world.store import AsyncStore
+from world.store import AsyncStore, StoreError
 
 
 class TickStats:
@@ -57,10 +60,13 @@ class TickStats:
 
 
 class WorldServer:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, console: Any = None) -> None:
         self.cfg = cfg
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(cfg.data_dir)       # it holds direct messages and agents' memories
         self.store = AsyncStore.open(str(cfg.db_path), synchronous=cfg.synchronous)
+        self.admission = Admission(AdmissionLimits(
+            cfg.max_connections, cfg.max_connections_per_ip, cfg.max_handshakes, cfg.max_handshakes_per_ip,
+            cfg.accounts_per_ip_per_minute, parse_exempt(cfg.exempt_addresses)))
         self.realm = Realm(cfg, self.store, load_world(cfg.world))
         from world.agents.host import AgentHost
         self.agents = AgentHost(self.realm, cfg)
@@ -74,20 +80,27 @@ class WorldServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.port = cfg.port
+        self.console = console          # where start-up progress lines go (None: stderr)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
-        warm_up(self.realm.default_world, cfg)
+        with startup.step("Preparing the simulation kernels (the first start compiles them: about 15 s)",
+                          "Simulation kernels ready", out=self.console):
+            warm_up(self.realm.default_world, cfg)
         event("kernels_ready", seconds=round(time.perf_counter() - t0, 3))
         self.store.start()
         await self.agents.start(progress=lambda line: event("brain", msg=line))
+        origins = [o.strip() for o in cfg.origins.split(",") if o.strip()]
         self._server = await serve(
             self._handler, cfg.host, cfg.port, compression=None, max_size=cfg.transport_max_frame,
             max_queue=64, open_timeout=cfg.hello_timeout, ping_interval=cfg.ping_interval,
             ping_timeout=cfg.ping_timeout, close_timeout=cfg.close_timeout, write_limit=cfg.write_limit,
-            process_request=self._http, server_header="agora/0.1", create_connection=AgoraConnection)
+            process_request=self._http, server_header="agora/0.1", backlog=cfg.listen_backlog,
+            # Clients that send no Origin (bots, native apps) are always welcome.
+            origins=[*origins, None] if origins else None,
+            create_connection=functools.partial(AgoraConnection, world=self))
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         loop = asyncio.get_running_loop()
@@ -109,7 +122,10 @@ class WorldServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.agents.stop()
-        await self.realm.shutdown(reason)
+        try:
+            await self.realm.shutdown(reason)
+        except Exception as exc:       # e.g. a full disk: what was committed before stays committed
+            event("shutdown_save_failed", level=30, error=str(exc))
         for o in list(self.outboxes):          # clients that never finished their hello, too
             o.close(CLOSE["going_away"], reason)
         if self._server is not None:
@@ -125,7 +141,10 @@ class WorldServer:
                 await asyncio.wait_for(self._server.wait_closed(), self.cfg.close_timeout)
             except asyncio.TimeoutError:
                 event("stop_gave_up_waiting", level=30)
-        await self.store.close()
+        try:
+            await self.store.close()
+        except Exception as exc:
+            event("store_close_failed", level=30, error=str(exc))
         event("stopped", reason=reason)
 
     # -- HTTP side door: health and stats ---------------------------------------------------------
@@ -133,7 +152,8 @@ class WorldServer:
         realm = self.realm
         return {
             "uptime_s": round(time.monotonic() - self.started, 1),
-            "clients": len(realm.sessions), "connections_total": self.connections_total,
+            "clients": sum(1 for s in realm.sessions.values() if s.kind != "agent"),
+            "connections_total": self.connections_total, "network": self.admission.stats(),
             "spaces": {s.id: s.population() for s in realm.all_spaces()},
             "ticks": self.ticks.count, "tick_overruns": self.ticks.overruns, **self.ticks.summary(),
             "snapshots_dropped": sum(o.snapshots_dropped for o in self.outboxes),
@@ -145,6 +165,12 @@ class WorldServer:
 
     def _http(self, conn: AgoraConnection, request: Request) -> Response | None:
         if request.path not in ("/stats", "/health"):
+            refusal = ("stopping", "the server is shutting down") if self._stopping.is_set() \
+                else self.admission.refuse_upgrade(conn.address)
+            if refusal is not None:
+                resp = conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, refusal[1] + "\n")
+                resp.headers["Retry-After"] = "5"
+                return resp
             Link(self, conn)          # before the upgrade completes, so no frame can slip past it
             return None
         if request.path == "/stats":
@@ -189,7 +215,11 @@ class WorldServer:
                         o.abort()
                 if now - last_save >= self.cfg.position_save_s:
                     last_save = now
-                    await self.realm.save_positions()
+                    try:
+                        await self.realm.save_positions()
+                    except StoreError as exc:
+                        if exc.code != "unavailable":     # the writer logs a storage failure once
+                            raise
                 if now - last_stats >= self.cfg.stats_every_s:
                     last_stats = now
                     s = self.stats()
@@ -225,10 +255,28 @@ class WorldServer:
             self.outboxes.discard(outbox)
 
 
+def make_private_dir(path: os.PathLike[str] | str) -> None:
+    """Create the data directory readable by its owner only; warn if an existing one is not."""
+    from pathlib import Path
+
+    p = Path(path)
+    p.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = p.stat().st_mode & 0o777
+    if mode & 0o077:
+        event("data_dir_not_private", level=30, path=str(p), mode=oct(mode),
+              hint=f"chmod 700 {p}: it holds direct messages and agents' memories")
+
+
 async def run_server(cfg: Config) -> None:
     """Serve until SIGINT/SIGTERM, then shut down cleanly."""
     import signal
 
+    # Handlers first: a signal that arrives while the server starts, or right after it says
+    # it listens, is a clean stop, not a KeyboardInterrupt traceback.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     server = WorldServer(cfg)
     await server.start()
     # Latency: full collections walk every live object and stall the loop for tens of ms with
@@ -238,9 +286,5 @@ async def run_server(cfg: Config) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     print(f"Agora listening on {server.url}  (world {cfg.world}, data {cfg.data_dir})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop()

@@ -29,7 +29,8 @@ ERRORS: dict[str, str] = {
     "not_invited": "you have no invitation to this group",
     "blocked": "the recipient does not accept messages from you",
     "self": "the action cannot target yourself",
-    "unavailable": "the agent cannot come or act now (agents off, none in this world, too many)",
+    "unavailable": "the server cannot do this now: the agent cannot come, or storage is failing (retry later)",
+    "reserved_name": "the display name belongs to an agent or looks like one",
     "internal": "server error; the message was not processed",
 }
 
@@ -50,6 +51,7 @@ CLOSE: dict[str, int] = {
     "hello_timeout": 4007,
     "full": 4008,
     "unknown_space": 4009,
+    "try_later": 1013,         # RFC 6455 "Try Again Later": storage failing, or too many new accounts
 }
 
 

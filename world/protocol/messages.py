@@ -24,6 +24,8 @@ MAX_CHAT = 500                 # characters in a chat line
 MAX_GROUP_NAME = 64
 MAX_REASON = 200
 MAX_HISTORY = 100
+NORMALISE_SLACK = 4            # a text field longer than 4x its limit is refused before NFC
+                               # (decomposed input, e.g. NFD from macOS, may shrink to fit)
 U32 = 2**32 - 1
 I31 = 2**31 - 1
 MAX_YAW = 2 * math.pi
@@ -95,6 +97,8 @@ class Text(Field):
     def check(self, value: Any, name: str) -> str:
         if not isinstance(value, str):
             raise ProtocolError("bad_field", f"{name} must be a string", name)
+        if len(value) > NORMALISE_SLACK * self.hi:   # refused before paying for normalisation
+            raise ProtocolError("bad_text", f"{name} must be {self.lo}-{self.hi} characters", name)
         value = unicodedata.normalize("NFC", value)
         if self.strip:
             value = value.strip()

@@ -16,6 +16,7 @@ from world.config import Config
 from world.logs import event
 from world.protocol import CLOSE, PROTOCOL_VERSION, encode
 from world.protocol import messages as m
+from world.space.names import NameRules
 from world.space.session import Session, Sink
 from world.space.space import Space
 from world.space.world_def import World, WorldError, load_world
@@ -49,6 +50,7 @@ class Realm:
         self._presence_off: set[int] = set()
         self.space_listeners: list[Callable[[Space], None]] = []   # told when an instance opens
         self.agents: Any = None                          # the AgentHost, when agents are on
+        self.names = NameRules()                         # agents' names, refused to people
         from world.space import chat, groups, moderation   # handlers, by message type
         # Instant handlers touch only memory and run inline as frames arrive; the others
         # await the store and run in the connection's own task, in arrival order.
@@ -116,8 +118,20 @@ class Realm:
         between registering and returning (except marking DMs delivered, which may fail
         harmlessly), so a failure or a disconnect mid-join leaves no ghost behind.
         """
+        try:
+            return await self._join(hello, sink)
+        except StoreError as exc:
+            if exc.code != "unavailable":
+                raise
+            raise Refusal("unavailable", f"cannot admit you now, {exc.msg}; try again later",
+                          close="try_later") from None
+
+    async def _join(self, hello: m.Hello, sink: Sink) -> Session:
         if hello.v != PROTOCOL_VERSION:
             raise Refusal("bad_version", f"server speaks protocol v{PROTOCOL_VERSION}", close="bad_hello")
+        reserved = self.names.refusal(hello.name)
+        if reserved is not None:
+            raise Refusal("reserved_name", reserved, close="bad_hello")
         store = self.store
         token, resumed, user = hello.token, False, None
         if token:
@@ -300,8 +314,10 @@ class Realm:
         try:
             await handler(self, session, msg)
         except StoreError as exc:
+            if exc.code == "unavailable":
+                raise Refusal("unavailable", f"not stored, {exc.msg}; try again later") from None
             code = exc.code if exc.code in ("not_found", "not_member", "not_invited") else "internal"
-            raise Refusal(code, str(exc)) from None
+            raise Refusal(code, exc.msg or code) from None
 
     @staticmethod
     def _handle_move(realm: Realm, session: Session, msg: m.Move) -> None:

@@ -19,10 +19,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from world.logs import event
 from world.store import schema
 from world.store.schema import AuditEntry, Group, Memory, Message, Order, User
 
-log = logging.getLogger("world.store")
+log = logging.getLogger("agora.store")
 
 BUSY_TIMEOUT_MS = 5000
 TOKEN_BYTES = 32
@@ -195,7 +196,7 @@ class Store:
                 if c.in_transaction:
                     c.execute("ROLLBACK")
                 raise
-            log.info("event=migrated path=%s version=%d", self.path, version + 1)
+            event("migrated", logger=log, path=self.path, version=version + 1)
 
     @property
     def schema_version(self) -> int:
@@ -215,7 +216,11 @@ class Store:
         try:
             if c.in_transaction:
                 c.execute("ROLLBACK")
+            # Committed data is safe in the WAL either way; the checkpoint only tidies up, and
+            # it fails on a full disk. The next open replays the WAL.
             c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            event("checkpoint_failed", level=logging.WARNING, logger=log, path=self.path, error=str(exc))
         finally:
             c.close()
 

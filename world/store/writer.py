@@ -15,17 +15,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+from world.logs import event
 from world.store.sqlite import Store, StoreError
 
-log = logging.getLogger("world.store.writer")
+log = logging.getLogger("agora.store.writer")
 
 BATCH_MAX = 256
 T = TypeVar("T")
+
+# SQLite's primary result codes that mean "the storage cannot take writes now" (a full disk,
+# an I/O error, a read-only or vanished file, a lock held elsewhere): the request was not
+# stored and may succeed later. They reach the server as StoreError("unavailable").
+_STORAGE_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY,
+                  sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_BUSY,
+                  sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_PROTOCOL}
+
+
+def storage_failure(exc: BaseException) -> StoreError | None:
+    """A coded `unavailable` StoreError for a storage-level SQLite failure, else None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES:
+        reason = "storage is full" if code & 0xFF == sqlite3.SQLITE_FULL else f"storage failed ({exc})"
+        return StoreError("unavailable", reason)
+    return None
 
 
 class _Job(NamedTuple):
@@ -68,6 +86,7 @@ class AsyncStore:
         self._closing = False
         self._batches = 0
         self._jobs = 0
+        self.failing: str | None = None     # the storage failure of the last batch, until one commits
 
     @classmethod
     def open(cls, path: str, *, batch_max: int = BATCH_MAX, **store_kw: Any) -> AsyncStore:
@@ -149,7 +168,7 @@ class AsyncStore:
                 try:
                     self._run_batch(jobs)
                 except BaseException as e:   # noqa: BLE001 - the thread must outlive any batch
-                    log.exception("event=batch_crashed jobs=%d", len(jobs))
+                    event("batch_crashed", level=logging.ERROR, exc_info=True, logger=log, jobs=len(jobs))
                     err = StoreError("internal", f"store writer failed: {e!r}")
                     for j in jobs:
                         self._deliver(j, _Outcome(exc=err))
@@ -158,7 +177,7 @@ class AsyncStore:
         try:
             self._store.close()
         except BaseException as e:          # noqa: BLE001 - reported to whoever awaits close()
-            log.exception("event=store_close_failed")
+            event("store_close_failed", level=logging.ERROR, exc_info=True, logger=log)
             outcome = _Outcome(exc=e)
         for j in stop:
             self._deliver(j, outcome)
@@ -168,13 +187,30 @@ class AsyncStore:
         self._jobs += len(jobs)
         try:
             outcomes = self._in_one_transaction(jobs)
-        except Exception:
+        except Exception as exc:
             # The batch transaction itself failed (BEGIN, COMMIT, or SQLite aborted it):
             # nothing was committed, so run each job alone to isolate the failure.
-            log.warning("event=batch_failed jobs=%d fallback=one_by_one", len(jobs), exc_info=True)
+            if storage_failure(exc) is None:     # a storage outage is logged once, below
+                event("batch_failed", level=logging.WARNING, exc_info=True, logger=log, jobs=len(jobs),
+                      fallback="one_by_one")
             outcomes = [self._alone(j) for j in jobs]
+        failure = None
         for job, outcome in zip(jobs, outcomes):
+            coded = storage_failure(outcome.exc) if outcome.exc is not None else None
+            if coded is not None:
+                failure = coded.msg
+                outcome = _Outcome(exc=coded)
             self._deliver(job, outcome)
+        self._note_health(failure, any(o.exc is None for o in outcomes))
+
+    def _note_health(self, failure: str | None, committed: bool) -> None:
+        """Log a storage failure once when it starts and once when writes succeed again."""
+        if failure is not None and self.failing is None:
+            self.failing = failure
+            event("store_unavailable", level=logging.ERROR, logger=log, reason=failure)
+        elif failure is None and committed and self.failing is not None:
+            event("store_recovered", level=logging.WARNING, logger=log, after=self.failing)
+            self.failing = None
 
     def _in_one_transaction(self, jobs: list[_Job]) -> list[_Outcome]:
         c = self._store._c
