@@ -1,8 +1,4 @@
-"""`agora chaos disk --short`: the data directory fills up; what could not be stored is refused.
-
-Refusing with `unavailable` (and 1013 for a newcomer) and a clean SIGTERM on a full disk are
-being implemented in the server now: those tests are expected to fail until that lands.
-"""
+"""`agora chaos disk --short`: the data directory fills up; what could not be stored is refused."""
 
 from __future__ import annotations
 
@@ -10,9 +6,6 @@ import pytest
 
 from tests.chaos.conftest import checks, short
 from world.chaos.report import Outcome
-
-UNTIL_STORE_FAILURES = pytest.mark.xfail(
-    reason="the server answers store failures with `internal` until the full-disk work lands", strict=False)
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +27,16 @@ def test_movement_goes_on_while_the_disk_is_full(full_disk):
     assert checks(full_disk)["movement on a full disk (m walked)"]
 
 
-@UNTIL_STORE_FAILURES
 def test_chat_on_a_full_disk_is_refused_as_unavailable_not_internal(full_disk):
     ok = checks(full_disk)
     assert ok["chat on a full disk answered `unavailable`"]
     assert ok["`internal` errors on a full disk"]
 
 
-@UNTIL_STORE_FAILURES
 def test_a_newcomer_on_a_full_disk_gets_unavailable_and_close_1013(full_disk):
     assert checks(full_disk)["newcomer's hello on a full disk (code, close)"]
 
 
-@UNTIL_STORE_FAILURES
 def test_sigterm_on_a_full_disk_exits_0_without_a_traceback(full_disk):
     ok = checks(full_disk)
     assert ok["SIGTERM on a full disk: exit status"]

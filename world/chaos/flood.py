@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
 
 from world.chaos.observer import Observer, Watch
 from world.chaos.process import RssSampler, ServerProcess, server_env, raise_fd_limit
@@ -75,6 +75,9 @@ async def flood_one(url: str, source: str, frames: int, payload: bytes, rng: ran
         return
     except TimeoutError:
         outcomes["upgrade timeout"] += 1
+        return
+    except InvalidMessage:
+        outcomes["TCP closed, no HTTP answer"] += 1
         return
     except (OSError, InvalidHandshake) as exc:
         outcomes[type(exc).__name__] += 1
@@ -179,7 +182,7 @@ async def run(opts: FloodOptions, work: Path) -> Outcome:
         "real user's failed joins": dict(failed) or 0,
         "bystander snapshots/s during / worst second": [_r(seen.snaps_per_s(t0, t1)), seen.worst_second(t0, t1)],
         "server clients after": stats_after.get("clients"),
-        "server refused (from /stats)": stats_after.get("refused", "n/a"),
+        "server refused (/stats network.refused)": (stats_after.get("network") or {}).get("refused", "n/a"),
         "server connections_total": (stats_after.get("connections_total", 0)
                                      - stats_before.get("connections_total", 0)),
         "server tick p99 ms after": stats_after.get("tick_p99_ms"),

@@ -72,7 +72,6 @@ class Fuzzer:
         self.retry: deque[Frame] = deque()
         self.answered = asyncio.Event()
         self.closed = False
-        self.struck_first: set[int] = set()       # frames over 64 KiB that met a 4005 close, not a 1009
 
     async def join(self) -> ClientConnection:
         """Connect and say hello (resuming the fuzzer's account after the first time)."""
@@ -134,63 +133,61 @@ class Fuzzer:
         while time.monotonic() < deadline:
             ws = await self.join()
             reader = asyncio.create_task(self.read(ws))
-            finished = await self._send_on(ws, source, deadline)
-            if finished:
+            ended = await self._send_on(ws, source, deadline)
+            if ended != "closed":                 # our turn to end it: every frame out, or a fresh start
                 await self._drain(deadline)
                 if not self.closed:
                     await ws.close()
             await reader
-            if not (finished and ws.close_code == CLOSE["normal"]):
+            if ended == "closed" or ws.close_code != CLOSE["normal"]:
                 self.tally.closes[ws.close_code if ws.close_code is not None else 1006] += 1
             # Frames still waiting were never read: the server closed after the one that struck out.
             while self.waiting:
                 self.retry.appendleft(self.waiting.pop()[0])
                 self.tally.resent += 1
-            if finished and not self.retry:
+            if ended == "done" and not self.retry:
                 return
         self.tally.unanswered += len(self.waiting) + len(self.retry)
 
-    async def _send_on(self, ws: ClientConnection, source: Iterator[Frame], deadline: float) -> bool:
-        """Send frames until the connection closes (False) or every frame is out (True)."""
+    async def _send_on(self, ws: ClientConnection, source: Iterator[Frame], deadline: float) -> str:
+        """Send frames until every one is out ("done"), the server closes ("closed"), or a frame
+        over 64 KiB needs a connection of its own ("fresh")."""
         t = self.tally
+        sent_here = 0
         while time.monotonic() < deadline:
             while len(self.waiting) >= self.window and not self.closed:
                 await self._next_answer()
             if self.closed:
-                return False
+                return "closed"
             if self.retry:
                 frame = self.retry.popleft()
             else:
                 frame = next(source, None)
                 if frame is None:
-                    return True
+                    return "done"
                 t.sent[frame.family] += 1
                 t.invalid += frame.invalid
             try:
                 if frame.expect == "close 1009":
-                    await self._drain(deadline)           # nothing else in flight when it closes
-                    if self.closed:
+                    if sent_here:
+                        # First on a fresh connection, so no strike from earlier frames can close it
+                        # with 4005 before the server reads it.
                         self.retry.appendleft(frame)
-                        return False
+                        return "fresh"
                     t.huge_sent += 1
                     await ws.send(frame.data)
                     await asyncio.wait_for(ws.wait_closed(), REPLY_TIMEOUT_S)
-                    if ws.close_code == CLOSE["too_big"]:
-                        t.huge_closed_1009 += 1
-                    elif ws.close_code == CLOSE["abuse"] and id(frame) not in self.struck_first:
-                        # Strikes from earlier (rate-limited valid) frames closed it first: once more.
-                        self.struck_first.add(id(frame))
-                        t.huge_sent -= 1
-                        self.retry.appendleft(frame)
-                    return False
+                    t.huge_closed_1009 += ws.close_code == CLOSE["too_big"]
+                    return "closed"
                 if frame.invalid:
                     self.waiting.append((frame, time.monotonic()))
                 else:
                     t.valid += 1
+                sent_here += 1
                 await ws.send(frame.data)
             except (ConnectionClosed, TimeoutError):
-                return False
-        return False
+                return "closed"
+        return "closed"
 
     async def _next_answer(self) -> None:
         """Wait for an answer; a frame left unanswered for REPLY_TIMEOUT_S is counted and given up."""
@@ -265,7 +262,7 @@ async def run(opts: FuzzOptions, work: Path) -> Outcome:
         "frames by family": dict(t.sent.most_common()),
         "valid frames": t.valid, "their refusals (code: n)": dict(t.refusals.most_common()),
         "wrong codes": dict(t.wrong_code.most_common(8)) or 0,
-        "connections (4005 -> reconnect)": t.connections, "closes by code": dict(t.closes),
+        "fuzzer connections": t.connections, "closes by code": dict(t.closes),
         "frames re-sent after a close": t.resent,
         "bystander worst second (snapshots)": seen.worst_second(t0, t1),
         "server errors_sent": s1.get("errors_sent"), "server tick p99 ms": s1.get("tick_p99_ms"),
