@@ -80,8 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fl.add_argument("--probe-every", type=float, help="seconds between the real user's joins (1)")
     s = p.add_argument_group("stall")
     s.add_argument("--stall-timeout", type=float, help="the server's AGORA_STALL_TIMEOUT (2)")
-    s.add_argument("--stall-requests", type=int, help="history pages the stalled client asks for (default: enough to fill the "
-                        "server's socket buffer)")
+    s.add_argument("--stall-requests", type=int,
+                   help="history pages the stalled client asks for (default: enough to fill the server's socket buffer)")
     d = p.add_argument_group("disk")
     d.add_argument("--disk-mb", type=int, help="size of the tmpfs holding the data (16)")
     d.add_argument("--disk-chats", type=int, help="lines each bot tries while the disk is full (6)")
