@@ -97,6 +97,18 @@ def _bench(args: argparse.Namespace) -> int:
     return importlib.import_module(f"world.bench.{args.bench}").run(args) or 0
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from world.chaos import cli
+
+    return cli.run(args)
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from world.chaos import cli
+
+    return cli.run_soak(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="agora", description="Agora shared 3D/VR social spaces")
     sub = p.add_subparsers(dest="command", required=True)
@@ -161,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     from world.bench import client as client_bench
     client_bench.add_arguments(kinds.add_parser("client", help="client update cost and offscreen frame time"))
     bench.set_defaults(func=_bench)
+
+    ch = sub.add_parser("chaos", help="chaos scenarios against a real server: kill9, fuzz, flood, stall, disk")
+    from world.chaos import cli as chaos_cli
+    chaos_cli.add_arguments(ch)
+    ch.set_defaults(func=_chaos)
+
+    so = sub.add_parser("soak", help="many walking, chatting bots for minutes: memory growth, tick drift")
+    chaos_cli.add_soak_arguments(so)
+    so.set_defaults(func=_soak)
     return p
 
 
