@@ -204,3 +204,17 @@ async def test_a_reader_that_stops_is_dropped_by_the_stall_watchdog_before_the_k
         assert all(not w.closed for w in walkers)
         for w in walkers:
             await w.close()
+
+
+def test_memory_is_returned_after_a_wave_of_connections_leaves_not_during_a_steady_crowd():
+    from world.net.server import MemoryReturn
+
+    memory = MemoryReturn(drop=100)
+    for count in (0, 300, 800, 790, 805, 600, 450):      # a crowd that comes and stays
+        memory.after_connections(count)
+    assert memory.trims == 0
+    memory.after_connections(300)                         # most of it left
+    assert memory.trims == 1
+    for count in (300, 250, 280):                         # the new level is the new peak
+        memory.after_connections(count)
+    assert memory.trims == 1

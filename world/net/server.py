@@ -81,6 +81,7 @@ class WorldServer:
         self._stopping = asyncio.Event()
         self.port = cfg.port
         self.console = console          # where start-up progress lines go (None: stderr)
+        self.memory = MemoryReturn()
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -209,6 +210,7 @@ class WorldServer:
             now = time.monotonic()
             try:
                 self.realm.flush_presence()
+                self.memory.after_connections(self.admission.total_tcp)
                 for o in list(self.outboxes):
                     if o.stalled_for(now) > self.cfg.stall_timeout:
                         event("client_too_slow", stalled_s=round(o.stalled_for(now), 1))
@@ -253,6 +255,38 @@ class WorldServer:
                 event("writer_failed", level=40, exc_info=True)
                 outbox.abort()
             self.outboxes.discard(outbox)
+
+
+class MemoryReturn:
+    """Gives memory back after many connections went (a flood, a crowd leaving). Two things
+    hold it: connections that lived long enough to reach the oldest generation die as
+    reference cycles inside the library, and the collector is tuned to reach that generation
+    rarely (see run_server), so one full collection frees them; then glibc's malloc_trim
+    returns the freed heap pages, which the C allocator would otherwise keep. Called once a
+    second with the TCP connection count; acts only after a drop of `drop` connections to
+    half the peak or less, so a steady crowd never pays for it."""
+
+    def __init__(self, drop: int = 100) -> None:
+        self.drop = drop
+        self.peak = 0
+        self.trims = 0
+        self._trim = None
+        try:
+            import ctypes
+            self._trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):      # not glibc: nothing to do
+            pass
+
+    def after_connections(self, count: int) -> None:
+        self.peak = max(self.peak, count)
+        if self.peak - count >= self.drop and count <= self.peak // 2:
+            self.peak = count
+            self.trims += 1
+            t0 = time.perf_counter()
+            gc.collect()
+            if self._trim is not None:
+                self._trim(0)
+            event("memory_returned", connections=count, ms=round((time.perf_counter() - t0) * 1000, 1))
 
 
 def make_private_dir(path: os.PathLike[str] | str) -> None:
