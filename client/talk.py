@@ -200,7 +200,7 @@ async def main_async(args: argparse.Namespace) -> int:
                f"(user {bot.user}, {'resumed' if bot.resumed else 'new user'}"
                + (f"; session kept in {tokens.path}); " if kept else "); ")
                + 
-               f"type to speak, /help for commands")
+               "type to speak, /help for commands")
     loop = asyncio.get_running_loop()
     try:
         while not bot.closed:

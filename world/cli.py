@@ -80,7 +80,7 @@ def _talk(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from world.agents import evaluate
+    from world.bench import eval_agents as evaluate
 
     return evaluate.run(args) or 0
 

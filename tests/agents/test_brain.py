@@ -15,8 +15,8 @@ from world.agents.brain import (
     ScriptedBrain,
     default_model_path,
     make_brain,
-    measure,
 )
+from world.bench.brain_speed import measure
 
 PROMPT = [
     {"role": "system", "content": "You are a friendly barista. Answer in one short sentence."},

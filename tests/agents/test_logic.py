@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from world.agents import intent as I
+from world.agents import order_intent as O
 from world.agents.nav import NavGrid, _clear_line
 from world.agents.orders import OrderBook, OrderError, summary
 from world.agents.persona import PersonaError, load_personas, parse_persona
@@ -92,7 +93,7 @@ def test_facts_are_repeated_in_second_person_and_keep_their_names_and_numbers():
     ("a cappuccino with soy milk and a blueberry muffin", [("cappuccino", 1, ["soy milk"]), ("muffin", 1, [])], []),
 ])
 def test_order_lines_are_parsed_against_the_catalog(text, lines, removes):
-    got, rem, _ = I.parse_order(text, CAT)
+    got, rem, _ = O.parse_order(text, CAT)
     assert [(ln.item, ln.qty, ln.options) for ln in got] == lines
     assert rem == removes
 
@@ -103,22 +104,22 @@ def test_order_lines_are_parsed_against_the_catalog(text, lines, removes):
     ("is my order ready?", "status"), ("make it oat milk", "order"),
 ])
 def test_barista_intents(text, kind):
-    assert I.barista_intent(text, CAT).kind == kind
+    assert O.barista_intent(text, CAT).kind == kind
 
 
 def test_order_book_prices_come_from_the_catalog_and_bad_lines_are_refused():
     book = OrderBook(CAT)
-    book.add([I.Line("flat_white", 1, ["oat milk"]), I.Line("croissant", 2, [])])
-    book.add([I.Line("flat_white", 1, ["oat milk"])])             # the same drink: quantity 2
+    book.add([O.Line("flat_white", 1, ["oat milk"]), O.Line("croissant", 2, [])])
+    book.add([O.Line("flat_white", 1, ["oat milk"])])             # the same drink: quantity 2
     assert [(ln.item, ln.qty) for ln in book.lines] == [("flat_white", 2), ("croissant", 2)]
     assert book.total() == 2 * 360 + 2 * 280
     assert summary(book) == "2 flat whites with oat milk and 2 croissants"
     with pytest.raises(OrderError):
-        book.add([I.Line("caviar", 1, [])])
+        book.add([O.Line("caviar", 1, [])])
     with pytest.raises(OrderError):
-        book.add([I.Line("tea", 1, ["oat milk"])])                  # not an option of tea
+        book.add([O.Line("tea", 1, ["oat milk"])])                  # not an option of tea
     with pytest.raises(OrderError):
-        book.add([I.Line("tea", 99, [])])
+        book.add([O.Line("tea", 99, [])])
     assert book.add_options(["decaf"]) == [] and book.lines[-1].options == []   # croissants are not decaf
     book.remove(["croissant"])
     assert book.total() == 720

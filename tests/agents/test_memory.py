@@ -12,7 +12,8 @@ from hypothesis import given, settings, strategies as st
 
 from tests.conftest import aio
 from world.agents.memory import (
-    Hit, Knowledge, LexicalIndex, MemoryBank, bench_retrieval, extract_summary, stem, words)
+    Hit, Knowledge, LexicalIndex, MemoryBank, extract_summary, stem, words)
+from world.bench.retrieval import bench_retrieval
 from world.store import AsyncStore, Store, StoreError
 from world.store.schema import Memory
 

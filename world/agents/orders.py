@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from world.agents.intent import Line
+from world.agents.order_intent import Line
 from world.agents.persona import Catalog, money
 
 MAX_LINES = 12

@@ -129,7 +129,8 @@ def tick_run(n_bots: int, n_agents: int, duration: float) -> dict[str, Any]:
 
 
 async def brain_part(prompts: int) -> dict[str, Any]:
-    from world.agents.brain import LocalBrain, measure
+    from world.agents.brain import LocalBrain
+    from world.bench.brain_speed import measure
     brain = LocalBrain()
     await brain.start(lambda line: print(f"  {line}", file=sys.stderr))
     try:
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from world.agents.memory import bench_retrieval
+    from world.bench.retrieval import bench_retrieval
     console = Console(stderr=not args.json)
     res: dict[str, Any] = {}
     console.print("[bold]brain[/] (local SmolLM2-135M, 1 generation at a time)")
