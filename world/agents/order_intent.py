@@ -550,7 +550,9 @@ HOURS = re.compile(r"\b(?:hours|open|close|closing|opening|when are you)\b")
 ASK = re.compile(r"\b(?:i'?d like|i would like|i'?ll (?:have|take|get|go for|go with)|i will have|"
                  r"can i (?:get|have|order)|could i (?:get|have)|may i (?:get|have)|i want|give me|"
                  r"get me|let me (?:get|have)|make me|bring me|i'?ll try)\b")
-ASK_THING = re.compile(ASK.pattern + r" (?:a|an|some|the|one|two|three|four|\d+)\b")
+ASK_THING = re.compile(ASK.pattern + r" (?:a|an|some|the|one|two|three|four|\d+)\b"
+                       r"|^(?:(?:and|also|oh|um|hi|hey|then|ok|okay|just) )*(?:a|an|some|two|three|\d+) [a-z]+(?: [a-z]+){0,2}"
+                       r"(?: please)?$")   # "an americano please": an order for something not sold
 
 
 def barista_intent(text: str, catalog: Catalog) -> OrderIntent:

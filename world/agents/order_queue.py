@@ -128,3 +128,58 @@ async def demo_progress(store: AsyncStore, order_id: int, ready_after_s: float) 
             await set_status(store, order_id, status)
         except Exception as exc:      # staff got there first (bad_transition), or the store failed
             event("order_demo_skipped", logger=log, order=order_id, status=status, error=str(exc))
+
+
+# -- the staff's command line (`agora orders`) -----------------------------------------------------
+
+ACTIONS = {"preparing": mark_preparing, "ready": mark_ready, "collected": mark_collected, "cancel": cancel}
+
+
+def age(ms: int) -> str:
+    """'45s', '3m 05s', '2h 10m'."""
+    s = max(0, ms // 1000)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def queue_table(rows: list, now_ms: int) -> list[str]:
+    """The queue as aligned text lines: id, customer, items, total, status, age."""
+    from world.agents.orders import stored_summary
+    from world.agents.persona import load_personas, money
+    catalogs = {k: p.catalog for k, p in load_personas().items() if p.catalog is not None}
+    table = [("ID", "CUSTOMER", "ITEMS", "TOTAL", "STATUS", "AGE")]
+    for q in rows:
+        o = q.order
+        cat = catalogs.get(o.agent)
+        items = stored_summary(cat, o.items) if cat else ", ".join(f"{i['qty']} {i['item']}" for i in o.items)
+        table.append((f"#{o.id}", q.customer, items, money(o.total_cents), o.status, age(now_ms - o.created_ms)))
+    widths = [max(len(r[k]) for r in table) for k in range(len(table[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
+
+
+async def staff_command(db_path: str, action: str, order_id: int | None, include_done: bool,
+                        synchronous: str = "FULL") -> tuple[int, list[str]]:
+    """Run one `agora orders` action on the server's store; (exit code, lines to print)."""
+    import time
+
+    from world.store import AsyncStore, StoreError
+    store = AsyncStore.open(db_path, synchronous=synchronous)
+    try:
+        if action == "list":
+            rows = await store.call("order_queue", include_done)
+            if not rows:
+                return 0, ["no orders" if include_done else "no open orders"]
+            return 0, queue_table(rows, int(time.time() * 1000))
+        assert order_id is not None
+        try:
+            o = await ACTIONS[action](store, order_id)
+        except StoreError as exc:
+            why = {"not_found": f"no order #{order_id}", "bad_transition": exc.msg}.get(exc.code, str(exc))
+            return 1, [why]
+        told = " (the barista tells the customer)" if o.status in TELL else ""
+        return 0, [f"order #{o.id} is {o.status}{told}"]
+    finally:
+        await store.close()

@@ -154,7 +154,13 @@ class OrderBook:
         return ""
 
     def _add(self, e: Edit) -> str:
+        notes = []
         for line in e.lines:
+            item = self.catalog.item(line.item)
+            bad = [o for o in line.options if item is None or o not in item.options]
+            if item is not None and bad:        # "a tea with oat milk": the tea, and a word about the milk
+                notes.append(f"{_a(item.name)} doesn't come with {join_words(bad)}")
+                line = Line(line.item, line.qty, [o for o in line.options if o not in bad])
             if e.definite:                  # "the latte (with oat milk)": the one already here
                 found = self.find(Pick(line.item))
                 if found:
@@ -163,7 +169,7 @@ class OrderBook:
                     self.focus = found[-1] if any(ln is found[-1] for ln in self.lines) else self.current()
                     continue
             self.add([Line(line.item, line.qty, [o for o in line.options if o not in e.drop])])
-        return ""
+        return "; ".join(notes)
 
     def _remove(self, e: Edit) -> str:
         pick = e.pick or Pick()
