@@ -94,7 +94,10 @@ def _orders(args: argparse.Namespace) -> int:
         return 2
     code, lines = asyncio.run(staff_command(str(cfg.db_path), args.action, args.id, args.all, cfg.synchronous))
     for line in lines:
-        print(line, file=sys.stderr if code else sys.stdout)
+        if code:
+            print(f"agora orders: {line}", file=sys.stderr)
+        else:
+            print(line)
     return code
 
 

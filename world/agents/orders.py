@@ -215,9 +215,15 @@ class OrderBook:
         groups = {option_group(o) for o in options} - {None}
         options |= {o for o in carried if o in allowed and option_group(o) not in groups and o not in e.drop}
         note = "" if found or pick.item is None else f"there was no {self._name(pick.item)} in your order"
+        at = self._index(found[-1]) if found else len(self.lines)
         taken = self._take(found, pick.count)
         qty = new.qty if e.explicit or not found else taken
-        self.add([Line(new.item, qty, sorted(options))])
+        line = self.check(Line(new.item, qty, sorted(options)))
+        if self._same(line) is None and len(self.lines) < MAX_LINES:
+            self.lines.insert(min(at, len(self.lines)), line)     # where the old one was
+            self.focus, self.state = line, "building"
+        else:
+            self.add([line])
         return note
 
     def _quantity(self, e: Edit) -> str:
