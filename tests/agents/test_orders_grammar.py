@@ -96,7 +96,18 @@ def cart(*lines: str) -> list[tuple[str, int, list[str]]]:
     (["a latte without sugar"], [("latte", 1, [])]),
     (["a latte", "the latte with oat milk please"], [("latte", 1, ["oat milk"])]),
     (["a latte with oat milk", "a latte with oat milk"], [("latte", 2, ["oat milk"])]),
+    (["let me get two teas, one with lemon"], [("tea", 1, []), ("tea", 1, ["lemon"])]),
+    (["two lattes, one with oat milk and one with soy"], [("latte", 1, ["soy milk"]), ("latte", 1, ["oat milk"])]),
+    (["a latte and a cappuccino, both with oat milk"], [("latte", 1, ["oat milk"]), ("cappuccino", 1, ["oat milk"])]),
+    (["a latte with oat milk", "can you make that with soy instead?"], [("latte", 1, ["soy milk"])]),
+    (["I'll take a cappuccino with an extra shot of espresso"], [("cappuccino", 1, ["extra shot"])]),
+    (["Hi, could I get a large oat latte please?"], [("latte", 1, ["oat milk"])]),
+    (["Could I get a flat white? Oat milk please."], [("flat_white", 1, ["oat milk"])]),
+    (["a latte", "and one for my friend"], [("latte", 2, [])]),
+    (["a latte", "sorry, I meant a cappuccino"], [("cappuccino", 1, [])]),
+    (["a latte", "no wait make it two"], [("latte", 2, [])]),
     # undo, clear
+    (["a latte", "remove everything"], []),
     (["a latte", "and a muffin", "scratch that"], [("latte", 1, [])]),
     (["a latte", "start over", "a tea"], [("tea", 1, [])]),
     (["a latte and a tea", "forget everything"], []),
@@ -119,9 +130,10 @@ def test_orders_are_edited_as_customers_say_it(lines, want):
     ("can I get a pizza?", "not_sold"), ("an americano please", "not_sold"),
     ("is my order ready?", "status"), ("how long will it be?", "status"), ("the usual please", "usual"),
     ("my usual but with soy milk", "usual"), ("same again please", "again"), ("that's all", "done"),
-    ("no, that's it", "done"), ("yes please", "yes"), ("no thanks", "no"), ("hello Bruno", "greet"),
+    ("no, that's it", "no"), ("yes, that's it", "done"), ("yes please", "yes"), ("no thanks", "no"), ("hello Bruno", "greet"),
     ("thanks!", "thanks"), ("bye", "bye"), ("when do you close?", "hours"), ("cancel that", "order"),
-    ("the weather is nice", "other"),
+    ("is my latte ready?", "status"), ("what kind of syrups do you have", "extras"),
+    ("can I change my order?", "change"), ("I'm ready to order", "greet"), ("the weather is nice", "other"),
 ])
 def test_what_a_line_asks_for(text, kind):
     assert O.barista_intent(text, CAT).kind == kind

@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING
 
 from world.agents import order_intent as O
 from world.agents.behaviour import Behaviour
-from world.agents.orders import (OrderBook, OrderError, join_words, line_facts, line_text, lines_of,
-                                 stored_summary, summary)
+from world.agents.orders import (
+    OrderBook,
+    OrderError,
+    join_words,
+    line_facts,
+    line_text,
+    lines_of,
+    stored_summary,
+    summary,
+)
 from world.agents.persona import Catalog, money
 
 if TYPE_CHECKING:
@@ -46,7 +54,7 @@ class Barista(Behaviour):
     # -- the order --------------------------------------------------------------------------
     async def _order(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
         agent.allow("take_order")
-        if book.state == "idle" and not book.lines and all(e.op in ("clear", "undo") for e in it.edits):
+        if not book.lines and all(e.op == "clear" or (e.op == "undo" and not book.history) for e in it.edits):
             await self._nothing_to_cancel(agent, h)
             return
         notes = book.apply(it.edits)
@@ -82,20 +90,22 @@ class Barista(Behaviour):
             await self._read_back(agent, h, book)
 
     async def _yes(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
-        if book.state == "confirming" and book.lines:
-            await self.place(agent, h, book)
-        elif book.offer:
+        if book.offer:                           # the last question was "Would you like one?"
             agent.allow("take_order")
-            book.add(book.offer)
-            book.offer = None
+            book.apply([O.Edit("add", book.offer)])
             await agent.say(f"Got it: {summary(book)}.", line_facts(book.catalog, book.lines), h, tail=ANYTHING_ELSE)
+        elif book.state == "confirming" and book.lines:
+            await self.place(agent, h, book)
         elif book.lines:
             await agent.say("Sure, what else would you like?", [], h)
         else:
             await agent.say("Sure!", [], h, tail=WHAT_WOULD_YOU_LIKE)
 
     async def _no(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
-        if book.state == "confirming" and book.before_usual is not None:
+        if book.offer:
+            book.offer = None
+            await agent.say("Alright.", [], h, tail=self._next_question(book) if book.lines else WHAT_WOULD_YOU_LIKE)
+        elif book.state == "confirming" and book.before_usual is not None:
             book.restore(book.before_usual)          # not the usual: back to what it was before
             book.before_usual = None
             if book.lines:
@@ -107,9 +117,6 @@ class Barista(Behaviour):
         elif book.state == "confirming":
             book.state = "building"
             await agent.say("No problem. What would you like to change?", [], h)
-        elif book.offer:
-            book.offer = None
-            await agent.say("Alright.", [], h, tail=WHAT_WOULD_YOU_LIKE)
         elif book.lines:                         # "Anything else?" -- "no": read it back
             await self._read_back(agent, h, book)
         else:
@@ -179,6 +186,19 @@ class Barista(Behaviour):
                             [f"#{o.id}"], h)
         else:
             await agent.say("There's nothing in your order to cancel.", [], h, tail=WHAT_WOULD_YOU_LIKE)
+
+    async def _change(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
+        if book.lines:
+            book.state = "building"
+            await agent.say(f"Sure. You have {summary(book)}.", line_facts(book.catalog, book.lines), h,
+                            tail="What would you like to change?")
+            return
+        orders = await agent.host.store.call("orders_of", agent.memory_key, h.speaker, 1)
+        if orders and orders[0].status in ("placed", "preparing"):
+            o = orders[0]
+            await agent.say(f"Order #{o.id} is already with the staff, so I can't change it now.", [f"#{o.id}"], h)
+            return
+        await agent.say("You haven't ordered anything yet.", [], h, tail=WHAT_WOULD_YOU_LIKE)
 
     # -- questions --------------------------------------------------------------------------
     async def _review(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:

@@ -62,12 +62,13 @@ class Edit:
     plain: bool = False              # replace: "a plain latte" keeps none of the old options
     definite: bool = False           # add: "the latte" (one already in the order, if there is one)
     quiet: bool = False              # remove: "not a flat white" -- nothing to say if there is none
+    every: bool = False              # options: "both with oat milk" -- every line whose item takes them
 
 
 @dataclass
 class OrderIntent:
     kind: str     # order | price | total | review | usual | again | status | menu | extras | have
-    #               hours | not_sold | done | yes | no | thanks | greet | bye | other
+    #               hours | change | not_sold | done | yes | no | thanks | greet | bye | other
     text: str = ""
     edits: list[Edit] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)   # price, have: the lines asked about
@@ -90,8 +91,8 @@ MAX_SAID_QTY = 99                  # a larger number is not a quantity ("order 1
 # option. "vanilla" for "vanilla syrup" needs no entry: a syrup or milk may be named by its flavour.
 SYNONYMS = {"decaffeinated": "decaf", "warm": "warmed", "heated": "warmed", "toasted": "warmed",
             "warmed up": "warmed", "heated up": "warmed", "cream": "whipped cream", "whipped": "whipped cream",
-            "shot": "extra shot", "extra shot of espresso": "extra shot", "an extra shot": "extra shot",
-            "doppio": "double", "sugars": "sugar"}
+            "shot": "extra shot", "shots": "extra shot", "extra shot of espresso": "extra shot",
+            "two shots": "extra shot", "double shot": "extra shot", "doppio": "double", "sugars": "sugar"}
 HEAD_NOUNS = ("milk", "syrup", "sauce")          # "oat milk" may be called "oat"
 EXCLUSIVE = ("milk",)                            # one milk per drink: "oat milk, not soy"
 _NOT_HEADS = {"no", "more", "extra", "some", "any", "the", "a", "with", "hot", "cold", "and", "of", "plain"}
@@ -254,6 +255,7 @@ class Phrase:
     pronoun: bool = False
     plain: bool = False
     count: int | None = None     # "one of them"
+    every: bool = False          # "both", "all of them", "each"
 
 
 def phrase(us: list[Unit]) -> Phrase:
@@ -299,6 +301,7 @@ def phrase(us: list[Unit]) -> Phrase:
             if w in PRONOUNS:
                 ph.pronoun = True
             ph.plain = ph.plain or w == "plain"
+            ph.every = ph.every or w in ("both", "all", "each", "every")
         elif u.kind == "number":
             nxt = words[k + 1:k + 3]
             if nxt[:1] == ["of"] and nxt[1:] and nxt[1] in PRONOUNS:        # "two of those"
@@ -326,11 +329,11 @@ def _line(th: Thing) -> Line:
     return Line(th.item, th.qty or 1, list(th.options))
 
 
-def _pick(ph: Phrase) -> Pick | None:
-    """The lines a phrase points at: a named item, else the line in focus."""
-    named = [th for th in ph.things]
-    if named:
-        th = named[0]
+def _pick(ph: Phrase) -> Pick:
+    """The lines a phrase points at: a named item ("the lattes": all, "a latte": one), else
+    the line in focus."""
+    if ph.things:
+        th = ph.things[0]
         count = th.count or (th.qty if th.qty else (1 if th.article == "a" and not th.plural else None))
         return Pick(th.item, tuple(th.options), count)
     return Pick(None, (), ph.count)
@@ -340,18 +343,20 @@ def _pick(ph: Phrase) -> Pick | None:
 
 PRON = r"(?:that one|this one|the same one|that|it|this|those|them|these|the same|mine|one)"
 CLEAR = re.compile(r"\b(?:start (?:over|again|afresh|from scratch)|from scratch|cancel|"
+                   r"(?:remove|delete|drop) (?:everything|it all|all of it|all)|"
                    r"clear (?:it|that|everything|the order|my order|it all|all)|"
                    r"forget (?:it|everything|all of it|the whole thing|my order|the order|it all|all that|about it)|"
                    r"scrap (?:it|that|everything|the order|my order)|empty (?:it|the order|my order))\b")
 UNDO = re.compile(r"\b(?:scratch that|forget that|undo(?: that)?|take that back|strike that|ignore that)\b")
 INSTEAD_OF = re.compile(r"\b(?:instead of|rather than|in place of)\b")
-INSTEAD = re.compile(r"\b(?:instead|i'?d rather (?:have|get)|rather have)\b")
+INSTEAD = re.compile(r"\b(?:instead|i'?d rather (?:have|get)|rather have|i meant|i mean)\b")
 SWAP = re.compile(r"\b(?:swap|switch|exchange|trade|sub|change|replace|turn)(?: out| over| it| that| this)?"
                   r"(?P<old>(?: \S+)*?) (?:for|with|to|into|by) (?P<new>.+)$")
 MAKE = re.compile(r"\bmake (?P<old>that one|this one|that|it|this|those|them|these|mine|(?:the|my)(?: O)* I)"
                   r"(?P<new>(?: \S+)*)$")
 OF_PRON = re.compile(r"\bN (?P<more>more )?of (?:those|them|these|that|it|the same)\b")
-MORE = re.compile(r"\b(?:another|N more|some more|one more|more of)\b")
+MORE = re.compile(r"\b(?:another|N more|some more|one more|more of)\b"
+                  r"|^N (?:for (?:my|me|him|her|them|us|the)|too|as well)\b")   # "and one for my friend"
 ONLY = re.compile(r"\b(?:just|only) N\b(?! more)")
 REMOVE = re.compile(r"\b(?:remove|take (?:off|out|away)|take (?:\S+ )*?(?:off|out)|drop|delete|cancel|scratch|"
                     r"forget|skip|minus|lose|get rid of|leave (?:out|off)|hold|without|"
@@ -477,8 +482,10 @@ def clause_edits(us: list[Unit], st: _State) -> list[Edit]:
                          drop=ph.drop + th.drop)]
         return [Edit("add", [_line(th)], drop=th.drop, definite=th.article == "the" and th.qty is None)
                 for th in ph.things]
-    if ph.options or ph.drop:                         # "with vanilla", "oat milk please"
-        return [Edit("options", pick=Pick(None, (), ph.count) if ph.count else None, add=ph.options, drop=ph.drop)]
+    if ph.options or ph.drop:                         # "with vanilla", "one with lemon", "both with oat milk"
+        count = ph.count or (ph.number if not ph.every else None)
+        return [Edit("options", pick=Pick(None, (), count) if count else None, add=ph.options, drop=ph.drop,
+                     every=ph.every)]
     return []
 
 
@@ -529,7 +536,7 @@ REVIEW = re.compile(r"\b(?:what'?s in (?:my|the) (?:order|cart|basket)|what is i
                     r"what am i getting|check my order)\b")
 STATUS = re.compile(r"\b(?:status|where'?s my (?:order|coffee|drink)|where is my (?:order|coffee|drink)|"
                     r"is my (?:order|coffee|drink)|my order ready|how long|ready yet|is it ready|order ready|"
-                    r"is it done|still waiting)\b")
+                    r"is it done|still waiting|(?:is|are) (?:my|the|it|they)\b.*\bready)\b(?! to)")
 USUAL = re.compile(r"\b(?:the usual|my usual|same as always|same as usual|as usual|usual order)\b")
 AGAIN = re.compile(r"\b(?:same again|the same as (?:last time|before)|same as (?:last time|before)|"
                    r"what i had (?:last time|before)|repeat my (?:last )?order)\b")
@@ -542,10 +549,13 @@ TOTAL_WORDS = re.compile(r"\b(?:that|it|this|those|them|everything|all|altogethe
 MENU = re.compile(r"\b(?:menu|what do you (?:have|sell|serve|offer|do)|what can i (?:get|have|order)|"
                   r"what(?:'?s| is) (?:on offer|available|good)|what drinks|what food|what have you got|"
                   r"what else do you have|price list|prices|what do you recommend)\b")
-EXTRAS = re.compile(r"\b(?:what|which|any) (?:milks?|syrups?|options|extras|add ons|flavou?rs)\b|"
+EXTRAS = re.compile(r"\b(?:what|which|any)(?: kinds?| sorts?| types?)?(?: of)? (?:other )?"
+                    r"(?:milks?|syrups?|options|extras|add ons|flavou?rs|alternative milks?|plant milks?)\b|"
                     r"\bwhat can i (?:add|put in|have in it)\b")
 HAVE = re.compile(r"\b(?:do you (?:have|sell|serve|do|make|carry|stock)|have you got|you got any|"
-                  r"is there any|are there any|got any|can you make|do you guys have)\b")
+                  r"is there any|are there any|got any|do you guys have)\b")
+CHANGE = re.compile(r"\b(?:change|edit|modify|alter|fix|update) (?:my|the) order\b")
+READY = re.compile(r"\b(?:ready to order|i'?d like to order|can i order|i want to order)\b")
 HOURS = re.compile(r"\b(?:hours|open|close|closing|opening|when are you)\b")
 ASK = re.compile(r"\b(?:i'?d like|i would like|i'?ll (?:have|take|get|go for|go with)|i will have|"
                  r"can i (?:get|have|order)|could i (?:get|have)|may i (?:get|have)|i want|give me|"
@@ -565,7 +575,7 @@ def barista_intent(text: str, catalog: Catalog) -> OrderIntent:
         return OrderIntent("other", text)
     if REVIEW.search(t):
         return OrderIntent("review", text)
-    if STATUS.search(t) and not named:
+    if STATUS.search(t):
         return OrderIntent("status", text)
     for kind, rx in (("usual", USUAL), ("again", AGAIN)):
         m = rx.search(t)
@@ -596,13 +606,17 @@ def barista_intent(text: str, catalog: Catalog) -> OrderIntent:
         return OrderIntent("not_sold", text)
     if MENU.search(t) and not named:
         return OrderIntent("menu", text)
+    if CHANGE.search(t) and not named:
+        return OrderIntent("change", text)
+    if READY.search(t) and not named:
+        return OrderIntent("greet", text)
     if HOURS.search(t) and not named:
         return OrderIntent("hours", text)
     done = bool(DONE.search(sk))
     if edits:
         return OrderIntent("order", text, edits=edits, done=done, total=bool(TOTAL.search(t)))
-    if done:
-        return OrderIntent("done", text)
+    if done:                                # "no, that's all" to "Shall I place it?" is not a yes
+        return OrderIntent("no" if is_no(t) else "done", text)
     if is_yes(t):
         return OrderIntent("yes", text)
     if is_no(t):

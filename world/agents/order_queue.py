@@ -114,7 +114,7 @@ async def watch(host: AgentHost, every_s: float = POLL_S) -> None:
             await announce_due(host)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:      # the store may be failing for a while: keep polling
+        except Exception as exc:      # noqa: BLE001 - the store may be failing for a while: keep polling
             event("orders_announce_failed", logger=log, error=repr(exc), level=logging.WARNING)
 
 
@@ -126,7 +126,7 @@ async def demo_progress(store: AsyncStore, order_id: int, ready_after_s: float) 
         await asyncio.sleep(wait)
         try:
             await set_status(store, order_id, status)
-        except Exception as exc:      # staff got there first (bad_transition), or the store failed
+        except Exception as exc:      # noqa: BLE001 - staff got there first (bad_transition), or the store failed
             event("order_demo_skipped", logger=log, order=order_id, status=status, error=str(exc))
 
 

@@ -279,8 +279,16 @@ class OrderBook:
             targets = self.find(pick)
             if not targets:
                 return f"there's no {self._name(pick.item)} in your order" if pick.item else ""
+        elif e.every:                       # "both with oat milk": every line whose item takes it
+            targets = [ln for ln in self.lines if all(o in self._options_of(ln) for o in e.add)] or self.lines
+        elif pick is not None and pick.count:
+            targets = self._split_target(pick.count, e.add)
         else:
             targets = []
+        if e.every:
+            for ln in targets:
+                self._set_options(ln, [o for o in e.add if o in self._options_of(ln)], e.drop)
+            return ""
         for o in e.add:
             line = self._option_line(o, targets)
             if line is None:
@@ -298,6 +306,24 @@ class OrderBook:
         return "; ".join(notes)
 
     # -- helpers ----------------------------------------------------------------------------
+    def _options_of(self, ln: Line) -> tuple[str, ...]:
+        item = self.catalog.item(ln.item)
+        return item.options if item else ()
+
+    def _split_target(self, count: int, add: list[str]) -> list[Line]:
+        """'Two teas, one with lemon', '... and one with soy': of the lines of the item in focus,
+        one with enough left to split and none of these options' kind yet, else the focus."""
+        cur = self.current()
+        if cur is None:
+            return []
+        groups = {option_group(o) or o for o in add}
+        same = [ln for ln in self.lines if ln.item == cur.item]
+        free = [ln for ln in same if not groups & {option_group(o) or o for o in ln.options}]
+        for pool in ([ln for ln in free if ln.qty > count], free):
+            if pool:
+                return [pool[0]]
+        return [cur]
+
     def find(self, pick: Pick) -> list[Line]:
         """The lines a pick means: the named item (narrowed by its options when that matches
         any), else the line in focus."""
@@ -422,5 +448,15 @@ def line_facts(catalog: Catalog, lines: list[Line]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-__all__ = ["OrderBook", "OrderError", "summary", "stored_summary", "lines_summary", "line_text",
-           "line_facts", "lines_of", "join_words", "money"]
+__all__ = [
+    "OrderBook",
+    "OrderError",
+    "join_words",
+    "line_facts",
+    "line_text",
+    "lines_of",
+    "lines_summary",
+    "money",
+    "stored_summary",
+    "summary",
+]
