@@ -229,3 +229,13 @@ def test_whatever_is_said_the_order_holds_only_what_the_catalog_allows(lines):
         assert (ln.item, tuple(ln.options)) not in seen                  # the same drink is one line
         seen.add((ln.item, tuple(ln.options)))
     assert book.total() == sum(CAT.line_cents(ln.item, ln.options, ln.qty) for ln in book.lines)
+
+
+def test_every_kind_of_line_has_a_reply():
+    from world.agents.barista import Barista
+    kinds = {O.barista_intent(t, CAT).kind for t in (
+        "a latte", "how much is a latte", "how much is that", "what's in my order", "the usual", "same again",
+        "is my order ready", "menu please", "what milks do you have", "do you have tea", "when do you open",
+        "can I change my order", "an americano please", "that's all", "yes", "no", "thanks", "hi", "bye", "hmm")}
+    assert len(kinds) == 20
+    assert all(callable(getattr(Barista, f"_{k}", None)) for k in kinds)
