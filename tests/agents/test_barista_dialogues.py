@@ -124,3 +124,18 @@ async def test_barista_dialogues_pass_with_the_scripted_brain(tmp_path):
     finally:
         await run.stop()
     assert not failed, "\n".join(f"{name}:\n  " + "\n  ".join(p) for name, p in failed.items())
+
+
+@aio
+async def test_what_the_dialogues_check_is_carried_as_facts(tmp_path, monkeypatch):
+    """Whatever a model makes of a draft, the speech layer keeps only lines with every fact (or
+    says the draft): so every word a dialogue checks must be a fact or the fixed tail. Here
+    Bruno says nothing but his facts and the tail, and the dialogues still pass."""
+    from world.agents.agent import Agent
+    say = Agent.say
+
+    async def facts_only(self, draft, facts=(), to=None, context=(), tail=""):
+        return await say(self, " ".join(facts) or "-", facts, to, context, tail)
+
+    monkeypatch.setattr(Agent, "say", facts_only)
+    await test_barista_dialogues_pass_with_the_scripted_brain.__wrapped__(tmp_path)

@@ -62,12 +62,12 @@ class Barista(Behaviour):
         if not book.lines:
             cancelled = any(e.op in ("clear", "undo") for e in it.edits)
             said = "Okay, I've cancelled that. " if cancelled and not notes else sorry
-            await agent.say(f"{said}Your order is empty now.", ["empty"], h, tail=WHAT_WOULD_YOU_LIKE)
+            await agent.say(f"{said}Your order is empty now.", ["empty", *notes], h, tail=WHAT_WOULD_YOU_LIKE)
             return
         if it.done:
-            await self._read_back(agent, h, book, sorry)
+            await self._read_back(agent, h, book, sorry, notes)
             return
-        facts = line_facts(book.catalog, book.lines)
+        facts = notes + line_facts(book.catalog, book.lines)
         if it.total:
             total = money(book.total())
             await agent.say(f"{sorry}Got it: {summary(book)}, {total} so far.", facts + [total], h,
@@ -75,11 +75,12 @@ class Barista(Behaviour):
             return
         await agent.say(f"{sorry}Got it: {summary(book)}.", facts, h, tail=ANYTHING_ELSE)
 
-    async def _read_back(self, agent: Agent, h: Heard, book: OrderBook, lead: str = "") -> None:
+    async def _read_back(self, agent: Agent, h: Heard, book: OrderBook, lead: str = "",
+                         notes: list[str] | None = None) -> None:
         book.state = "confirming"
         total = money(book.total())
         await agent.say(f"{lead}So that's {summary(book)}, {total} in total.",
-                        line_facts(book.catalog, book.lines) + [total], h, tail=PLACE_IT)
+                        (notes or []) + line_facts(book.catalog, book.lines) + [total], h, tail=PLACE_IT)
 
     async def _done(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
         if not book.lines:
@@ -110,13 +111,13 @@ class Barista(Behaviour):
             book.before_usual = None
             if book.lines:
                 await agent.say(f"Alright, not the usual. Your order is back to {summary(book)}.",
-                                line_facts(book.catalog, book.lines), h, tail=ANYTHING_ELSE)
+                                ["usual"] + line_facts(book.catalog, book.lines), h, tail=ANYTHING_ELSE)
             else:
-                await agent.say("Alright, not the usual. Your order is empty.", ["empty"], h,
+                await agent.say("Alright, not the usual. Your order is empty.", ["usual", "empty"], h,
                                 tail=WHAT_WOULD_YOU_LIKE)
         elif book.state == "confirming":
             book.state = "building"
-            await agent.say("No problem. What would you like to change?", [], h)
+            await agent.say("No problem.", [], h, tail="What would you like to change?")
         elif book.lines:                         # "Anything else?" -- "no": read it back
             await self._read_back(agent, h, book)
         else:
@@ -128,12 +129,14 @@ class Barista(Behaviour):
         if it.kind == "usual":
             items = await store.call("usual_order", agent.memory_key, h.speaker)
             missing = "I don't have a usual for you yet."
+            facts = ["usual"]
         else:
             last = await store.call("orders_of", agent.memory_key, h.speaker, 1)
             items = last[0].items if last else None
             missing = "I don't see an earlier order from you."
+            facts = ["earlier order"]
         if not items:
-            await agent.say(missing, [], h, tail=WHAT_WOULD_YOU_LIKE)
+            await agent.say(missing, facts, h, tail=WHAT_WOULD_YOU_LIKE)
             return
         before = book.snapshot()
         try:
@@ -148,7 +151,7 @@ class Barista(Behaviour):
         book.state = "confirming"
         total = money(book.total())
         sorry = f"Sorry, {'; '.join(notes)}. " if notes else ""
-        facts = line_facts(book.catalog, book.lines) + [total]
+        facts = notes + line_facts(book.catalog, book.lines) + [total]
         if before or it.edits:
             draft = f"{sorry}Your usual is {stored_summary(book.catalog, items)}; that makes {summary(book)}, {total}."
         else:
@@ -176,16 +179,16 @@ class Barista(Behaviour):
         else:
             when = "I'll tell you when it's ready."
         await agent.say(f"Order #{order.id} is placed: {text}, {money(total)}. {when}",
-                        [f"#{order.id}", money(total)], h)
+                        [f"#{order.id}", "placed", money(total)] + ([] if demo_s > 0 else ["when it's ready"]), h)
 
     async def _nothing_to_cancel(self, agent: Agent, h: Heard) -> None:
         orders = await agent.host.store.call("orders_of", agent.memory_key, h.speaker, 1)
         if orders and orders[0].status in ("placed", "preparing"):
             o = orders[0]
             await agent.say(f"There's nothing new to cancel; order #{o.id} is already with the staff.",
-                            [f"#{o.id}"], h)
+                            [f"#{o.id}", "nothing"], h)
         else:
-            await agent.say("There's nothing in your order to cancel.", [], h, tail=WHAT_WOULD_YOU_LIKE)
+            await agent.say("There's nothing in your order to cancel.", ["nothing"], h, tail=WHAT_WOULD_YOU_LIKE)
 
     async def _change(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
         if book.lines:
@@ -212,7 +215,7 @@ class Barista(Behaviour):
             o = orders[0]
             word = STATUS_WORDS.get(o.status, o.status)
             await agent.say(f"Nothing new yet; your last order, #{o.id}, was {stored_summary(book.catalog, o.items)} "
-                            f"and is {word}.", [f"#{o.id}", word], h)
+                            f"and is {word}.", [f"#{o.id}", word] + line_facts(book.catalog, lines_of(o.items)), h)
             return
         await agent.say("Your order is empty so far.", ["empty"], h, tail=WHAT_WOULD_YOU_LIKE)
 
@@ -265,8 +268,8 @@ class Barista(Behaviour):
 
     async def _menu(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
         cat = book.catalog
-        menu = join_words([f"{i.name} {money(i.price_cents)}" for i in cat.items])
-        facts = [x for i in cat.items for x in (i.name, money(i.price_cents))]
+        pairs = [f"{i.name} {money(i.price_cents)}" for i in cat.items]       # each price next to its item
+        menu, facts = join_words(pairs), pairs
         await agent.say(f"We have {menu}.", facts, h, tail="What can I get you?")
 
     async def _extras(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
@@ -276,7 +279,7 @@ class Barista(Behaviour):
         if group:
             options = [o for o in options if o.split()[-1] == group]
         parts = [f"{o} {money(cat.option_cents[o])}" if cat.option_cents.get(o) else f"{o} (free)" for o in options]
-        facts = [x for o in options for x in ([o, money(cat.option_cents[o])] if cat.option_cents.get(o) else [o])]
+        facts = [f"{o} {money(cat.option_cents[o])}" if cat.option_cents.get(o) else o for o in options]
         await agent.say(f"We have {join_words(parts)}.", facts, h)
 
     async def _hours(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
@@ -286,26 +289,26 @@ class Barista(Behaviour):
     async def _not_sold(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
         cat = book.catalog
         names = join_words([i.name for i in cat.items])
-        await agent.say(f"Sorry, that's not on our menu. We have {names}.", [i.name for i in cat.items], h)
+        await agent.say(f"Sorry, that's not on our menu. We have {names}.", ["not on our menu"], h)
 
     async def _status(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
         agent.allow("order_status")
         orders = await agent.host.store.call("orders_of", agent.memory_key, h.speaker, 1)
         if not orders:
-            await agent.say("I don't see an order from you yet.", [], h)
+            await agent.say("I don't see an order from you yet.", ["don't see an order"], h)
             return
         o = orders[0]
         word = STATUS_WORDS.get(o.status, o.status)
         after = " I'll tell you when it's ready." if o.status in ("placed", "preparing") else ""
         await agent.say(f"Order #{o.id} ({stored_summary(book.catalog, o.items)}) is {word}.{after}",
-                        [f"#{o.id}", word], h)
+                        [f"#{o.id}", word] + line_facts(book.catalog, lines_of(o.items)), h)
 
     async def _thanks(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
         await agent.say("You're welcome! Enjoy.", [], h)
 
     async def _greet(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
         agent.emote("wave")
-        await agent.say(agent.persona.greeting, [], h)
+        await agent.say(agent.persona.greeting, [agent.persona.name], h)
 
     async def _bye(self, agent: Agent, h: Heard, book: OrderBook, it: O.OrderIntent) -> None:
         await agent.say("Bye, see you soon!", [], h)

@@ -436,15 +436,15 @@ def stored_summary(catalog: Catalog, items: list[dict]) -> str:
 
 
 def line_facts(catalog: Catalog, lines: list[Line]) -> list[str]:
-    """The words a phrasing of these lines must keep: each item (with its count) and option."""
+    """The words a phrasing of these lines must keep, as the summary says them: each item with
+    its count and the options said before it ("2 warmed croissants", "double espresso"), and
+    each option said after it ("oat milk")."""
     out: list[str] = []
     for ln in lines:
-        it = catalog.item(ln.item)
-        name = it.name if it else ln.item
-        # "2 warmed croissants" as said in the summary; one of a thing: just its name
-        out.append(line_text(catalog, ln.item, ln.qty, [o for o in ln.options if o in ADJECTIVES]) if ln.qty > 1
-                   else name)
-        out.extend(ln.options)
+        before = [o for o in ln.options if o in ADJECTIVES]
+        named = line_text(catalog, ln.item, ln.qty, before)
+        out.append(named.split(" ", 1)[1] if ln.qty == 1 else named)      # "a double espresso" -> "double espresso"
+        out.extend(o for o in ln.options if o not in ADJECTIVES)
     return list(dict.fromkeys(out))
 
 
