@@ -28,7 +28,10 @@ LIST_MAX = 6
 # by "your sister is called Ana"; "my flight number" by "your flight number is TP1234".
 GENERIC = frozenset(stem(w) for w in """name names named called call number numbers thing things stuff again
 exactly remember remind know knew tell told said say please actually currently now still ever don't didn't
-can't won't usually""".split())
+can't won't usually kind sort type""".split())
+# "what colour is my bike?": the word between the question word and "is my" names what is
+# asked about the subject; the fact ("your bike is red") need not contain it.
+_ATTRIBUTE_Q = re.compile(r"^\s*(?:what|which|how)\s+([a-z]+)\s+(?:is|are|was|were|does|do|did)\s+(?:my|your)\b")
 # Spellings and word forms that mean the same for matching a question to a fact.
 SAME = {"favorite": "favourite", "color": "colour", "colors": "colours", "allergy": "allergic",
         "allergies": "allergic", "bday": "birthday", "job": "work", "occupation": "work", "mom": "mother",
@@ -50,6 +53,14 @@ def terms_of(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def asked_terms(question: str) -> frozenset[str]:
+    """What a fact must hold to answer the question: its content words, less the attribute
+    asked for ("what colour is my bike?" -> {"bike"})."""
+    want = terms_of(question)
+    m = _ATTRIBUTE_Q.match(question.lower())
+    return want - terms_of(m.group(1)) if m else want
+
+
 def answers(fact: str, question_terms: frozenset[str]) -> bool:
     """The fact holds everything the question asks about."""
     return bool(question_terms) and question_terms <= terms_of(fact)
@@ -58,7 +69,7 @@ def answers(fact: str, question_terms: frozenset[str]) -> bool:
 def best_answer(hits: list[Hit], question: str) -> str | None:
     """The text that answers the question: the best recalled memory holding every content
     word of it (for a summary, the sentence that does), or None."""
-    want = terms_of(question)
+    want = asked_terms(question)
     for h in hits:
         if want and h.memory.kind == "summary":
             for sentence in re.split(r"(?<=[.!?])\s+", h.memory.text):

@@ -56,7 +56,8 @@ def events_line(world: World, place: Place | None, slot: schedule.Slot | None) -
     other = [e for e in evs if schedule.in_part(e, slot.part)] or evs
     when = {"morning": "In the mornings", "afternoon": "In the afternoons",
             "evening": "In the evenings"}.get(slot.part or "", "Otherwise")
-    return f"Nothing is on {slot.label}{at}. {when} there's {listing(other)}.", [e.name for e in other[:2]]
+    label = slot.label.removeprefix("on ")                  # "Nothing is on Monday evening"
+    return f"Nothing is on {label}{at}. {when} there's {listing(other)}.", [e.name for e in other[:2]]
 
 
 class Guide(Behaviour):

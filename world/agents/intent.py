@@ -97,7 +97,7 @@ def guide_intent(text: str, world: World, now: datetime | None = None) -> Intent
 
 REMEMBER = re.compile(r"^(please )?(remember|note|don'?t forget|keep in mind|make a note)( that| this)?[:,]?\s+")
 # "forget my locker code", "please forget that I like jazz", "can you delete what I told you about my bike"
-FORGET = re.compile(r"^(?:(?:please|pip|ok|okay|now|and|so|can you|could you|would you|will you|i want you to|"
+FORGET = re.compile(r"^(?:(?:please|pip|ok|okay|oh|um|hmm|well|actually|no|now|and|so|can you|could you|would you|will you|i want you to|"
                     r"i'd like you to)[,\s]+)*(?:forget|delete|erase|remove|unlearn|stop remembering|wipe)\b"
                     r"[,:\s]*(.*)$", re.IGNORECASE)
 _FORGET_FILLER = re.compile(r"^(?:about|that|the fact that|what i (?:told|said to) you(?: about)?|"

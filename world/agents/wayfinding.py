@@ -39,7 +39,7 @@ please here there nearby near around located area place spot block building room
 bit one ones thing zone corner section point station stand again then now today tonight thanks thank
 anyway too also quickly exactly mira i'm it's that's there's what's where's is are was
 open opens opened close closes closed start starts begin begins end ends located situated sell sells
-serve serves look looks take takes work works stay
+serve serves look looks take takes work works stay anywhere somewhere close
 """.split())
 
 
