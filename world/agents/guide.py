@@ -9,8 +9,9 @@ place; small talk gets a friendly line that claims nothing about the world.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from world.agents import perception as P
 from world.agents import schedule, wayfinding

@@ -88,9 +88,9 @@ def guide_intent(text: str, world: World, now: datetime | None = None) -> Intent
     if EVENTS.search(t) or (slot is not None and place is not None and question):
         return Intent("events", place, text, slot=slot)
     small = next((topic for topic, rx in SMALL if rx.search(t)), None)
-    if target is not None and small not in ("like_it", "compliment"):
-        if WHERE.search(t) or question or len(t.split()) <= 4 or small is None:
-            return Intent("where", place, text, target=target)
+    if target is not None and small not in ("like_it", "compliment") and (
+            WHERE.search(t) or question or len(t.split()) <= 4 or small is None):
+        return Intent("where", place, text, target=target)
     if TAKE.search(t) or is_yes(t):
         return Intent("yes", place, text)
     if is_no(t):

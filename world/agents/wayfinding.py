@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, NamedTuple, Union
+from typing import TYPE_CHECKING, NamedTuple
 
 from world.agents import pronouns
 from world.agents.intent import norm
@@ -23,7 +23,7 @@ from world.space.world_def import Amenity, Event, Place
 if TYPE_CHECKING:
     from world.space.world_def import World
 
-Target = Union[Place, Amenity]
+Target = Place | Amenity
 
 # Words that may stand right before a label without changing what it names.
 MODIFIERS = frozenset("""
@@ -45,7 +45,7 @@ serve serves look looks take takes work works stay anywhere somewhere close
 
 def singular(word: str) -> str:
     """toilets -> toilet, benches -> bench, ladies -> lady; short words and -ss/-us/-is stay."""
-    w = word[:-2] if word.endswith("'s") else word
+    w = word.removesuffix("'s")
     if len(w) > 4 and w.endswith(("ches", "shes", "sses", "xes", "zes")):
         return w[:-2]
     if len(w) > 4 and w.endswith("ies"):
@@ -125,7 +125,7 @@ def way(frm: tuple[float, float], to: tuple[float, float]) -> tuple[float, str]:
 
 _LEAD = r"^(?:(?:excuse me|sorry|hi|hello|hey|um|so|and|oh|ok|okay|please|also|then)\s+)*"
 _ASK = (r"(?:(?:can|could) you tell me |do you know |tell me )?"
-        r"(?:where(?:'s| is| are| the)?|where can i find|where do i find|where would i find|where could i find|"
+        r"(?:where can i find|where do i find|where would i find|where could i find|where(?:'s| is| are| the)?|"
         r"is there(?: any)?|are there(?: any)?|do you have|have you got|do you know of|"
         r"how (?:do|can|would|could) i (?:get|go) to|how to get to|how (?:do|can) i find|"
         r"i'm looking for|i am looking for|looking for|i need to find|i need|i want to find|"
