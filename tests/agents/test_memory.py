@@ -399,23 +399,20 @@ def test_the_index_follows_deletes_and_rewrites(db):
     s.close()
 
 
-def test_migration_indexes_the_memories_of_an_existing_database(db):
-    import sqlite3
-
+def test_migration_indexes_the_memories_of_an_existing_database(db, monkeypatch):
     from world.store import schema
-    from world.store.sqlite import _statements
-    c = sqlite3.connect(db, isolation_level=None)            # a database as version 2 left it
-    for version, script in enumerate(schema.MIGRATIONS[:2], 1):
-        for stmt in _statements(script):
-            c.execute(stmt)
-        c.execute(f"PRAGMA user_version = {version}")
-    c.execute("INSERT INTO users (name, kind, token_hash, created_ms) VALUES ('ann', 'desktop', 'x', 0)")
-    c.execute("INSERT INTO memories (agent, user_id, kind, text, importance, created_ms, accessed_ms)"
-              " VALUES ('companion', 1, 'fact', 'your sister is called Ana', 0.9, 0, 0)")
-    c.close()
+    shipped = list(schema.MIGRATIONS)
+    monkeypatch.setattr(schema, "MIGRATIONS", shipped[:2])      # the code before full-text search
+    s = Store(db)
+    ann = s.create_user("ann", "desktop")[0]
+    m = s.add_memory("companion", ann, "your sister is called Ana", 0.9)
+    s.close()
+    monkeypatch.setattr(schema, "MIGRATIONS", shipped)
     s = Store(db)
     assert s.schema_version == schema.latest_version() >= 3
-    assert [i for i, _ in s.match_memories("companion", 1, ["sister"])] == [1]
+    assert [i for i, _ in s.match_memories("companion", ann, ["sister"])] == [m.id]
+    s.add_memory("companion", ann, "your sister lives in Lisbon", 0.5)       # and new rows join it
+    assert len(s.match_memories("companion", ann, ["sister"])) == 2
     s.close()
 
 
