@@ -16,7 +16,7 @@ from world.agents.companion import (
     known_list,
 )
 from world.agents.memory import Hit
-from world.agents.pronouns import anchor, to_listener
+from world.agents.pronouns import to_listener
 from world.store.schema import Memory
 
 
@@ -45,12 +45,9 @@ def test_second_person_keeps_its_old_behaviour():
     assert I.second_person("I am allergic to peanuts") == "you are allergic to peanuts"
 
 
-def test_the_pronoun_anchor_is_a_fact_a_turned_round_rephrasing_lacks():
-    keep = facts_to_keep("your bike is red")
-    turned_round = "I'll remember that my bike is red."
-    assert keep[0] == "your bike" and keep[0] not in turned_round
-    assert anchor("you're allergic to peanuts") == "you're allergic"
-    assert facts_to_keep("your locker code is 4471") == ["your locker", "4471"]
+def test_a_fact_is_kept_word_for_word_so_a_turned_round_rephrasing_is_refused():
+    assert facts_to_keep("your bike is red.") == ["your bike is red"]
+    assert facts_to_keep("your bike is red")[0] not in "I'll remember that my bike is red."
 
 
 @pytest.mark.parametrize("text,kind,topic", [

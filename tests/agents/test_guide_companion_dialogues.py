@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ FOLDER = assets_dir("dialogues")
 DIALOGUES = [d for pattern in ("guide*.toml", "companion*.toml") for f in sorted(FOLDER.glob(pattern))
              for d in tomllib.loads(f.read_text())["dialogue"]]
 SPEED = {"walk_speed": 12.0, "run_speed": 20.0}
+BRAIN = os.environ.get("AGORA_DIALOGUE_BRAIN", "scripted")     # "local": the same dialogues, the real model
 
 
 def test_there_are_enough_dialogues_with_unique_names():
@@ -102,7 +104,7 @@ class Person:
         try:
             reply = await bot.wait_for(lambda m: m.get("t") == "chat" and not m.get("partial")
                                        and m.get("from") == self.agent_user and m.get("re") == bot.user,
-                                       timeout=step.get("wait", 10), since=mark)
+                                       timeout=step.get("wait", 10 if BRAIN == "scripted" else 40), since=mark)
         except TimeoutError:
             return None
         return str(reply["text"])
@@ -134,7 +136,7 @@ async def test_dialogue(d, tmp_path):
     agents = "guide" if d["agent"] == "guide" else ""
     person = Person(d)
     failures = []
-    srv_cm = running_server(tmp_path, agents=agents, **SPEED)
+    srv_cm = running_server(tmp_path, agents=agents, brain=BRAIN, **SPEED)
     srv = await srv_cm.__aenter__()
     try:
         await person.join(srv)
@@ -142,7 +144,7 @@ async def test_dialogue(d, tmp_path):
             if step.get("restart"):
                 await person.leave()
                 await srv_cm.__aexit__(None, None, None)
-                srv_cm = running_server(tmp_path, agents=agents, **SPEED)
+                srv_cm = running_server(tmp_path, agents=agents, brain=BRAIN, **SPEED)
                 srv = await srv_cm.__aenter__()
                 await person.join(srv)
             elif step.get("rejoin"):

@@ -162,7 +162,7 @@ def test_tonight_on_a_tuesday_points_to_the_evening_event_and_on_friday_names_it
     assert draft.startswith("Nothing is on tonight.") and "Open mic night at the Stage, Fridays at 19:00" in draft
     draft, _ = events_line(PLAZA, None, schedule.parse_slot("what's on tonight?", FRIDAY_NOON))
     assert draft == "Tonight: Open mic night at the Stage, Fridays at 19:00."
-    assert facts == ["Open mic night"]
+    assert facts == ["Nothing", "Open mic night", "Fridays at 19:00"]
 
 
 def test_events_by_day_and_by_place():
@@ -171,7 +171,7 @@ def test_events_by_day_and_by_place():
     draft, _ = events_line(PLAZA, PLAZA.place("Stage"), None)
     assert draft == "Here's what's on at the Stage: Open mic night at the Stage, Fridays at 19:00."
     draft, facts = events_line(PLAZA, PLAZA.place("Lookout"), None)
-    assert draft.startswith("Nothing is scheduled at the Lookout") and facts == []
+    assert draft.startswith("Nothing is scheduled at the Lookout") and facts == ["Nothing", "Lookout"]
 
 
 # -- the world file ----------------------------------------------------------------------------------

@@ -104,10 +104,10 @@ def asked_about(question: str) -> str | None:
 
 
 def facts_to_keep(fact: str) -> list[str]:
-    """What a rephrasing of a fact must keep: the listener's pronoun with its word ("your
-    bike": "my bike" would turn the fact around) and the fact's names and numbers."""
-    keep = [a for a in (pronouns.anchor(fact),) if a]
-    return keep + [t for t in I.key_terms(fact) if t not in keep]
+    """What a rephrasing of a fact must keep: the fact itself, word for word. A small model
+    turns "your bike is red" back into "my bike is red", or asks "what colour is your bike?";
+    either is refused and the draft is said instead."""
+    return [fact.strip().rstrip(".!")]
 
 
 class Companion(Behaviour):
@@ -130,7 +130,8 @@ class Companion(Behaviour):
             if best is None:
                 subject = asked_about(it.text)
                 await agent.say(f"I don't know {subject}; you haven't told me." if subject
-                                else "I don't know that; you haven't told me.", [], h)
+                                else "I don't know that; you haven't told me.",
+                                ["don't know", *([subject] if subject else [])], h)
                 return
             await agent.say(f"You told me {best}.", facts_to_keep(best), h)
         elif it.kind == "list":
@@ -138,19 +139,19 @@ class Companion(Behaviour):
             hits = await host.memory.recall(key, owner, "", k=LIST_MAX + 4)   # recent and important first
             facts = [x.memory.text for x in hits if x.memory.kind == "fact"]
             if not facts:
-                await agent.say("You haven't told me anything about yourself yet.", [], h)
+                await agent.say("You haven't told me anything about yourself yet.", ["haven't told me"], h)
                 return
             said, more = known_list(facts)
             tail = f" And {more} more." if more else ""
             await agent.say(f"Here's what you've told me: {join_facts(said)}.{tail}",
-                            [t for f in said for t in I.key_terms(f)][:6], h)
+                            [f for f in said for f in facts_to_keep(f)], h)
         elif it.kind == "forget_one":
             await self._forget_one(agent, h, it.topic)
         elif it.kind == "forget":
             await host.memory.forget(key, owner)
-            await agent.say("Done: I've forgotten everything you told me.", [], h)
+            await agent.say("Done: I've forgotten everything you told me.", ["forgotten everything"], h)
         elif it.kind == "never_mind":
-            await agent.say("Okay, no problem.", [], h)
+            await agent.say("Okay, no problem.", ["no problem"], h)
         elif it.kind == "look":
             agent.allow("look")
             space = agent.space
@@ -166,14 +167,14 @@ class Companion(Behaviour):
             else:
                 await agent.say(f"You're looking at the {t.name}, about {t.dist:.0f} m away.", [t.name], h)
         elif it.kind == "small" and it.topic == "how_are_you":
-            await agent.say("I'm doing well, thanks for asking! How are you?", [], h)
+            await agent.say("I'm doing well, thanks for asking! How are you?", ["doing well"], h)
         elif it.kind == "small":
             await agent.say(f"I'm {agent.persona.name}, your companion. I remember what you tell me, forget it "
                             "when you ask, and can say what you're looking at.", [agent.persona.name], h)
         elif it.kind == "greet":
-            await agent.say(agent.persona.greeting, [], h)
+            await agent.say(agent.persona.greeting, [agent.persona.name], h)
         elif it.kind == "thanks":
-            await agent.say("Any time!", [], h)
+            await agent.say("Any time!", ["Any time"], h)
         else:
             await agent.say("I'm here with you. Tell me something to remember, or ask me what you're "
                             "looking at.", [], h)
@@ -197,6 +198,7 @@ class Companion(Behaviour):
             gone = await host.memory.forget_some(key, owner, lambda text: want <= terms_of(text))
         about = pronouns.to_listener(topic) if topic else f"that {gone[0]}" if gone else "that"
         if not gone:
-            await agent.say(f"I don't remember anything about {about}, so there's nothing to forget.", [], h)
+            await agent.say(f"I don't remember anything about {about}, so there's nothing to forget.",
+                            ["nothing to forget", about], h)
             return
-        await agent.say(f"Done: I've forgotten {about}.", [], h)
+        await agent.say(f"Done: I've forgotten {about}.", ["forgotten", about], h)

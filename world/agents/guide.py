@@ -28,13 +28,15 @@ WALK_OFFER = "Would you like me to walk you there?"
 CLOSE = 4.0              # metres: "right here"
 EVENTS_SAID = 3          # events in one line, at most
 
+# topic -> (line, the words a rephrasing must keep)
 SMALL_TALK = {
-    "how_are_you": "I'm very well, thank you for asking! What can I help you find?",
-    "weather": "I can't tell you much about the weather, I'm afraid, but I can help you find your way around.",
-    "nice_to_meet": "Nice to meet you too!",
-    "compliment": "Thank you, that's kind of you!",
-    "like_it": "I'm glad you like it!",
-    "joke": "I'm better at directions than jokes, I'm afraid!",
+    "how_are_you": ("I'm very well, thank you for asking! What can I help you find?", ["very well"]),
+    "weather": ("I can't tell you much about the weather, I'm afraid, but I can help you find your way around.",
+                ["weather"]),
+    "nice_to_meet": ("Nice to meet you too!", ["meet you"]),
+    "compliment": ("Thank you, that's kind of you!", ["thank you"]),
+    "like_it": ("I'm glad you like it!", ["glad"]),
+    "joke": ("I'm better at directions than jokes, I'm afraid!", ["directions than jokes"]),
 }
 
 
@@ -43,22 +45,27 @@ def listing(events: list[Event]) -> str:
     return "; ".join(f"{e.name} at the {e.place}, {e.when}" for e in events[:EVENTS_SAID])
 
 
+def _keep(events: list[Event]) -> list[str]:
+    """The listed events' names and schedules: what a rephrasing of a list must keep."""
+    return [f for e in events[:EVENTS_SAID] for f in (e.name, e.when)]
+
+
 def events_line(world: World, place: Place | None, slot: schedule.Slot | None) -> tuple[str, list[str]]:
     """What's on (at a place, in a time), as a draft and the facts it must keep."""
     evs = [e for e in world.events if place is None or e.place == place.name]
     at = f" at the {place.name}" if place is not None else ""
     if not evs:
-        return f"Nothing is scheduled{at} at the moment.", []
+        return f"Nothing is scheduled{at} at the moment.", ["Nothing", *([place.name] if place else [])]
     if slot is None:
-        return f"Here's what's on{at}: {listing(evs)}.", [e.name for e in evs[:2]]
+        return f"Here's what's on{at}: {listing(evs)}.", _keep(evs)
     hits = [e for e in evs if schedule.in_slot(e, slot)]
     if hits:
-        return f"{capitalise(slot.label)}{at}: {listing(hits)}.", [e.name for e in hits[:2]]
+        return f"{capitalise(slot.label)}{at}: {listing(hits)}.", _keep(hits)
     other = [e for e in evs if schedule.in_part(e, slot.part)] or evs
     when = {"morning": "In the mornings", "afternoon": "In the afternoons",
             "evening": "In the evenings"}.get(slot.part or "", "Otherwise")
     label = slot.label.removeprefix("on ")                  # "Nothing is on Monday evening"
-    return f"Nothing is on {label}{at}. {when} there's {listing(other)}.", [e.name for e in other[:2]]
+    return f"Nothing is on {label}{at}. {when} there's {listing(other)}.", ["Nothing", *_keep(other)]
 
 
 class Guide(Behaviour):
@@ -88,7 +95,8 @@ class Guide(Behaviour):
             await agent.say(draft, facts, h)
         elif it.kind == "hours" and it.place is not None:
             await agent.say(f"I don't know the {it.place.name}'s opening hours, sorry; "
-                            f"someone at the {it.place.name} can tell you.", [it.place.name], h)
+                            f"someone at the {it.place.name} can tell you.",
+                            [it.place.name, "don't know", "opening hours"], h)
         elif it.kind == "look":
             await self._look(agent, h)
         elif it.kind == "here":
@@ -96,23 +104,25 @@ class Guide(Behaviour):
             if p is None:
                 await agent.say(f"This is {world.title}.", [world.title], h)
             else:
-                await agent.say(f"You're near the {p.name}, in {world.title}. {p.description}", [p.name], h)
+                await agent.say(f"You're near the {p.name}, in {world.title}. {p.description}",
+                                [p.name, world.title], h)
         elif it.kind == "small":
             await self._small(agent, h, it.topic, world)
         elif it.kind == "no":
             conv.offer = None
-            await agent.say("No problem. Ask me if you need anything.", [], h)
+            await agent.say("No problem. Ask me if you need anything.", ["No problem"], h)
         elif it.kind == "thanks":
-            await agent.say("You're welcome!", [], h)
+            await agent.say("You're welcome!", ["welcome"], h)
         elif it.kind == "bye":
-            await agent.say(f"Goodbye, enjoy {world.title}!", [], h)
+            await agent.say(f"Goodbye, enjoy {world.title}!", ["bye"], h)
         elif it.kind == "greet":
             agent.emote("wave")
-            await agent.say(agent.persona.greeting, [], h)
+            await agent.say(agent.persona.greeting, [agent.persona.name], h)
         elif it.kind == "when_unknown":
             what = f"any {it.text}" if it.text else "that event"
             draft, facts = events_line(world, None, None)
-            await agent.say(f"Sorry, I don't know of {what} here. {draft}", facts, h)
+            await agent.say(f"Sorry, I don't know of {what} here. {draft}",
+                            ["don't know", *([it.text] if it.text else []), *facts], h)
         elif it.kind == "where_unknown":
             if it.topic == "doing":
                 sorry = f"Sorry, I don't know where you can {it.text} here."
@@ -120,10 +130,11 @@ class Guide(Behaviour):
                 sorry = f"Sorry, I don't know of any {it.text} here."
             else:
                 sorry = "Sorry, I don't know that place."
-            await agent.say(f"{sorry} The places here are: {_places(agent)}.", [], h)
+            await agent.say(f"{sorry} The places here are: {_places(agent)}.",
+                            ["don't know", *([it.text] if it.text else [])], h)
         elif it.kind == "help":
             await agent.say(f"I can tell you where things are ({_places(agent)}, and toilets, benches and the "
-                            f"like), what's on, or walk you there.", [], h)
+                            f"like), what's on, or walk you there.", ["what's on", "walk you there"], h)
         else:
             await agent.say(f"Sorry, I'm not sure what you mean. I can tell you where things are "
                             f"({_places(agent)}), what's on, or walk you there.", [], h)
@@ -154,7 +165,7 @@ class Guide(Behaviour):
                 await agent.say(f"You're right at the {target.name}. {target.description}", [target.name], h)
             else:
                 await agent.say(f"{capitalise(the)} {verb} right here, a few steps {where} {of}.",
-                                [target.name], h)
+                                [target.name, "right here"], h)
             return
         how = f", {target.description}" if isinstance(target, Amenity) and not many and target.description else ""
         conv.offer = Place(target.name, spot, target.description)
@@ -171,14 +182,14 @@ class Guide(Behaviour):
         if e.description:
             about += f" {e.description}"
         if place is None:
-            await agent.say(about, [e.name, e.when], h)
+            await agent.say(about, [e.name, e.place, e.when], h)
             return
         d, where = wayfinding.way(frm, place.at)
         if d < CLOSE:
-            await agent.say(f"{about} You're right at the {e.place}.", [e.name, e.when], h)
+            await agent.say(f"{about} You're right at the {e.place}.", [e.name, e.place, e.when], h)
             return
         conv.offer = place
-        await agent.say(f"{about} The {e.place} is about {d:.0f} m {where} {of}.", [e.name, e.when, where], h,
+        await agent.say(f"{about} The {e.place} is about {d:.0f} m {where} {of}.", [e.name, e.place, e.when, where], h,
                         tail=WALK_OFFER)
 
     async def _walk(self, agent: Agent, h: Heard, conv: Conversation, place: Place) -> None:
@@ -187,7 +198,7 @@ class Guide(Behaviour):
             await agent.say(f"I can't find a way to the {place.name} from here, sorry.", [place.name], h)
             return
         agent.emote("nod")
-        await agent.say(f"Follow me to the {place.name}!", [place.name], h)
+        await agent.say(f"Follow me to the {place.name}!", ["Follow me", place.name], h)
 
     async def _look(self, agent: Agent, h: Heard) -> None:
         space = agent.space
@@ -210,13 +221,15 @@ class Guide(Behaviour):
             await agent.say(f"I'm {agent.persona.name}, {agent.persona.role}. Ask me where something is "
                             "or what's on.", [agent.persona.name], h)
         elif topic == "bot":
-            await agent.say(f"I'm an AI guide, here to help you find your way around {world.title}.", [], h)
+            await agent.say(f"I'm an AI guide, here to help you find your way around {world.title}.",
+                            ["AI guide"], h)
         elif topic == "new_here":
             agent.emote("wave")
             await agent.say(f"Welcome to {world.title}! I can tell you where things are, what's on, "
-                            "or walk you there.", [world.title], h)
+                            "or walk you there.", ["Welcome", world.title], h)
         else:
-            await agent.say(SMALL_TALK.get(topic, "Nice to chat with you!"), [], h)
+            line, keep = SMALL_TALK.get(topic, ("Nice to chat with you!", []))
+            await agent.say(line, keep, h)
 
     async def _arrived(self, agent: Agent, h: Heard, place: Place) -> None:
         agent.emote("wave")

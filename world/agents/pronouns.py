@@ -60,15 +60,5 @@ def _clause_break(parts: list[str], words: list[int], n: int) -> bool:
     return any(c in between for c in ",;:-")
 
 
-def anchor(fact: str) -> str | None:
-    """The listener's pronoun in a fact with the word after it ("your bike", "you're
-    allergic"): a rephrasing that says "my bike" has turned the fact around and is refused."""
-    m = re.search(r"\b(your|you're|you've|you'll|you'd|you|yours|yourself)\b(?:\s+([\w'-]+))?", fact,
-                  flags=re.IGNORECASE)
-    if m is None:
-        return None
-    return m.group(1) if m.group(2) is None else f"{m.group(1)} {m.group(2)}"
-
-
 def capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
