@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from world.agents import schedule, wayfinding
 from world.agents.intent import BYE, GREET, THANKS, Intent, is_no, is_yes, norm
+from world.agents.memory import STOP_WORDS
 from world.space.world_def import Place
 
 if TYPE_CHECKING:
@@ -105,7 +106,10 @@ def guide_intent(text: str, world: World, now: datetime | None = None) -> Intent
         return Intent("greet", text=text)
     if WHEN.match(t):
         m = UNKNOWN_EVENT.match(t)
-        what = m.group(1) if m and len(m.group(1).split()) <= 4 and re.fullmatch(r"[a-z][a-z' -]*", m.group(1)) else ""
+        what = m.group(1) if m else ""
+        if (len(what.split()) > 4 or not re.fullmatch(r"[a-z][a-z' -]*", what)
+                or all(w in STOP_WORDS for w in what.split())):
+            what = ""                                # too long, odd, or "it": name nothing
         return Intent("when_unknown", text=what)
     thing = wayfinding.unknown_thing(t)
     if thing is not None or WHERE.search(t):

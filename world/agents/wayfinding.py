@@ -156,4 +156,6 @@ def unknown_thing(text: str) -> tuple[str, str] | None:
         phrase = pronouns.to_listener(phrase)
     if not phrase or not _PLAIN.match(phrase) or len(phrase.split()) > (5 if kind == "doing" else 4):
         return None
+    if all(w in STOP_WORDS for w in phrase.split()):
+        return None                                  # "where is it?": nothing to name
     return kind, phrase
