@@ -67,14 +67,15 @@ async def test_guide_gives_directions_from_world_data_then_walks_there(tmp_path)
     async with running_server(tmp_path, agents="guide", walk_speed=12.0, run_speed=15.0) as srv:
         async with await Bot.connect(srv.url, "Alice") as alice:
             guide = await agent(srv, "guide")
-            gx, gy, _, _ = guide.space.position(guide.entity)
             garden = PLAZA.place("Garden")
+            await until(lambda: alice.position() is not None)
+            ax, ay = alice.position()                  # directions are from where the asker stands
             await alice.say("Mira, where is the garden?")
             reply = await alice.wait_for(final_from("Mira"), timeout=10)
             assert "Garden" in reply["text"]
-            assert compass(garden.at[0] - gx, garden.at[1] - gy) in reply["text"]     # north-west
-            d = math.hypot(garden.at[0] - gx, garden.at[1] - gy)
-            assert f"{d:.0f} m" in reply["text"]
+            assert compass(garden.at[0] - ax, garden.at[1] - ay) in reply["text"]     # north-west
+            d = math.hypot(garden.at[0] - ax, garden.at[1] - ay)
+            assert f"{d:.0f} m" in reply["text"] and "of you" in reply["text"]
             await alice.say("yes please")
             reply = await alice.wait_for(final_from("Mira"), timeout=10)
             assert "Garden" in reply["text"] and "Follow" in reply["text"]

@@ -353,3 +353,86 @@ async def test_important_facts_alone_are_never_summarised(db):
     assert [m.text for m in live if m.kind != "summary" and m.text.startswith("chit")] == ["chit chat 2"]
     assert made[0].text == "chit chat 0. chit chat 1."
     await astore.close()
+
+
+# -- full-text search (FTS5) ---------------------------------------------------------------------
+
+def test_search_terms_are_content_words_and_adjacent_pairs():
+    from world.agents.memory import search_terms
+    assert search_terms("what's my dog's name?") == ["dog", "name", "dog name"]
+    assert search_terms("Which milk for the oat latte") == ["milk", "oat", "latte", "milk oat", "oat latte"]
+    assert search_terms("is it you?") == []
+
+
+def test_match_memories_is_keyed_by_the_pair_and_takes_no_search_syntax(db):
+    s = Store(db)
+    ann, bob = s.create_user("ann", "desktop")[0], s.create_user("bob", "desktop")[0]
+    a = s.add_memory("companion", ann, "your locker code is 4471", 0.9)
+    s.add_memory("companion", bob, "your locker code is 9999", 0.9)
+    s.add_memory("guide", ann, "asked the way to the locker room", 0.1)
+    b = s.add_memory("companion", ann, "your bike is red", 0.5)
+    assert [i for i, _ in s.match_memories("companion", ann, ["locker", "code"])] == [a.id]
+    assert s.match_memories("companion", ann, ["locker", "bike"], every=True) == []
+    assert [i for i, _ in s.match_memories("companion", ann, ["locker code"])] == [a.id]     # a phrase
+    assert [i for i, _ in s.match_memories("companion", ann, ["red", "code"])] in ([a.id, b.id], [b.id, a.id])
+    assert s.match_memories("companion", ann, ["9999"]) == []                                # bob's
+    for hostile in ('" OR pair:*', "NEAR(a b)", "code*", "text:code", "-", ""):
+        s.match_memories("companion", ann, [hostile])                                        # no syntax error
+    assert [i for i, _ in s.match_memories("companion", ann, ['locker" OR "9999'])] == []    # words, as one phrase
+    s.close()
+
+
+def test_the_index_follows_deletes_and_rewrites(db):
+    s = Store(db)
+    ann = s.create_user("ann", "desktop")[0]
+    m = s.add_memory("companion", ann, "your bike is red", 0.5)
+    s.rewrite_memory("companion", ann, m.id, "your bike is blue")
+    assert s.match_memories("companion", ann, ["red"]) == []
+    assert [i for i, _ in s.match_memories("companion", ann, ["blue"])] == [m.id]
+    assert s.delete_memories("companion", ann, [m.id, 12345]) == 1
+    assert s.match_memories("companion", ann, ["blue"]) == []
+    with pytest.raises(StoreError):
+        s.rewrite_memory("companion", ann, m.id, "gone")
+    s.add_memory("companion", ann, "your bike is green", 0.5)
+    assert s.forget_memories("companion", ann) == 1
+    assert s.match_memories("companion", ann, ["green"]) == []
+    s.close()
+
+
+def test_migration_indexes_the_memories_of_an_existing_database(db, monkeypatch):
+    from world.store import schema
+    shipped = list(schema.MIGRATIONS)
+    monkeypatch.setattr(schema, "MIGRATIONS", shipped[:2])      # the code before full-text search
+    s = Store(db)
+    ann = s.create_user("ann", "desktop")[0]
+    m = s.add_memory("companion", ann, "your sister is called Ana", 0.9)
+    s.close()
+    monkeypatch.setattr(schema, "MIGRATIONS", shipped)
+    s = Store(db)
+    assert s.schema_version == schema.latest_version() >= 3
+    assert [i for i, _ in s.match_memories("companion", ann, ["sister"])] == [m.id]
+    s.add_memory("companion", ann, "your sister lives in Lisbon", 0.5)       # and new rows join it
+    assert len(s.match_memories("companion", ann, ["sister"])) == 2
+    s.close()
+
+
+@aio
+async def test_forget_some_deletes_matching_facts_and_cuts_them_out_of_summaries(db):
+    astore, (ann, bob) = open_store(db, "ann", "bob")
+    bank = MemoryBank(astore, summary_chunk=2)
+    for text in ("your locker code is 4471.", "you like jazz.", "your sister is called Ana."):
+        await bank.remember("companion", ann, text, 0.2)
+    await bank.remember("companion", ann, "your bike is red", 0.2)
+    await bank.remember("companion", bob, "your locker code is 1111", 0.2)
+    made = await bank.maybe_summarise("companion", ann, threshold=3, keep_recent=1)
+    assert made and "4471" in " ".join(m.text for m in made)
+    assert (await bank.recall("companion", ann, "locker code", k=1))[0].memory.kind == "summary"
+    gone = await bank.forget_some("companion", ann, lambda t: "locker" in t)
+    assert gone == ["your locker code is 4471."]                      # the summarised original
+    every = await astore.call("memories", "companion", ann, include_superseded=True)
+    assert not any("4471" in m.text for m in every)
+    assert any("jazz" in m.text for m in every if m.kind == "summary")
+    assert all(h.relevance == 0 for h in await bank.recall("companion", ann, "locker code", k=5))
+    assert [m.text for m in await bank.live("companion", bob)] == ["your locker code is 1111"]
+    await bank.flush()
+    await astore.close()

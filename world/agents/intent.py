@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from world.agents.order_intent import Line
@@ -73,89 +74,86 @@ class Intent:
     remove: list[str] = field(default_factory=list)
     item: str | None = None
     options: list[str] = field(default_factory=list)      # options with no item ("make it oat milk")
+    target: Any = None          # guide: the Place or Amenity asked about
+    event: Any = None           # guide: the Event asked about by name
+    slot: Any = None            # guide: the time asked about (schedule.Slot)
+    topic: str = ""             # guide: which small talk, or "thing"/"doing" for an unknown; companion: what to forget
 
 
-# -- places -----------------------------------------------------------------------------------------
+# -- the guide ---------------------------------------------------------------------------------------
 
-def find_place(world: World, text: str) -> Place | None:
-    """The place a line names (by name or alias; the longest match wins)."""
-    t = " " + norm(text) + " "
-    best: tuple[int, Place] | None = None
-    for p in world.places:
-        for label in (p.name.lower(), *p.aliases):
-            label = norm(label)
-            if label and re.search(rf"\b{re.escape(label)}s?\b", t):
-                if best is None or len(label) > best[0]:
-                    best = (len(label), p)
-    return best[1] if best else None
-
-
-WHERE = re.compile(r"\b(where|how (do|can|would) i (get|go|find|reach)|how to get|direction|directions|"
-                   r"way to|find the|find a|looking for|location of|which way)\b")
-TAKE = re.compile(r"\b(take me|walk me|bring me|lead me|show me the way|show me where|guide me|"
-                  r"can you take|could you take|will you take|walk with me|go with me)\b")
-EVENTS = re.compile(r"\b(event|events|happening|on today|going on|schedule|what's on|whats on|activities|"
-                    r"anything to do|things to do)\b")
 WHO_THAT = re.compile(r"\b(who is that|who's that|whos that|what is that|what's that|whats that|"
                       r"what am i looking at|who am i looking at|what is this|what's this|what do i see)\b")
-HERE = re.compile(r"\b(where am i|what is this place|what's this place|where are we|what place is this)\b")
 
 
-def guide_intent(text: str, world: World) -> Intent:
-    t = norm(text)
-    place = find_place(world, t)
-    if HERE.search(t):
-        return Intent("here", text=text)
-    if WHO_THAT.search(t):
-        return Intent("look", text=text)
-    if place is not None and TAKE.search(t):
-        return Intent("take", place, text)
-    if place is not None and (WHERE.search(t) or t.endswith("?") or len(t.split()) <= 4):
-        return Intent("where", place, text)
-    if EVENTS.search(t):
-        return Intent("events", place, text)
-    if TAKE.search(t) or is_yes(t):
-        return Intent("yes", place, text)
-    if is_no(t):
-        return Intent("no", text=text)
-    if THANKS.search(t):
-        return Intent("thanks", text=text)
-    if BYE.search(t):
-        return Intent("bye", text=text)
-    if GREET.match(t):
-        return Intent("greet", text=text)
-    if WHERE.search(t):
-        return Intent("where_unknown", text=text)
-    return Intent("other", place, text)
+def guide_intent(text: str, world: World, now: datetime | None = None) -> Intent:
+    """What a line asks the guide for. The rules live in world/agents/guide_intent.py (they
+    need the world's places and the clock); this name stays for callers of this module."""
+    from world.agents.guide_intent import guide_intent as rules
+    return rules(text, world, now)
 
 
 # -- the companion: facts to remember and questions about them --------------------------------------
 
 REMEMBER = re.compile(r"^(please )?(remember|note|don'?t forget|keep in mind|make a note)( that| this)?[:,]?\s+")
-FORGET = re.compile(r"\b(forget everything|forget all|wipe (your|my) memory|forget what i told you)\b")
+# "forget my locker code", "please forget that I like jazz", "can you delete what I told you about my bike"
+FORGET = re.compile(r"^(?:(?:please|pip|ok|okay|oh|um|hmm|well|actually|no|now|and|so|can you|could you|would you|will you|i want you to|"
+                    r"i'd like you to)[,\s]+)*(?:forget|delete|erase|remove|unlearn|stop remembering|wipe)\b"
+                    r"[,:\s]*(.*)$", re.IGNORECASE)
+_FORGET_FILLER = re.compile(r"^(?:about|that|the fact that|what i (?:told|said to) you(?: about)?|"
+                            r"what i said(?: about)?|everything i (?:told|said to) you about|all about|"
+                            r"it all about|anything about)\s+", re.IGNORECASE)
+_FORGET_TAIL = re.compile(r"\s+(?:please|now|for me|from your memory|forever|thanks|thank you|again)$", re.IGNORECASE)
+FORGET_ALL = re.compile(r"^(?:everything|all|all of it|it all|all that|all about me|me|about me|"
+                        r"everything about me|everything i(?:'ve| have)? (?:told|said to) you|what i told you|"
+                        r"what i've told you|your memory|your memories|my data|all my data|all my facts|"
+                        r"all my memories|everything you know(?: about me)?)$", re.IGNORECASE)
+FORGET_LAST = re.compile(r"^(?:that|this|what i just said|what i just told you|the last thing|the last one)$",
+                         re.IGNORECASE)
+LIST = re.compile(r"\b(what (do|else do) you know about me|what do you remember about me|"
+                  r"what (have|did) i (told|tell) you(?: so far| before| earlier| already)?$|"
+                  r"what do you (know|remember)$|tell me (everything|all|what) you (know|remember)|"
+                  r"everything you (know|remember)|what have you remembered|what do you have on me|"
+                  r"what facts|list (my|all|the|what)|what do you know of me|what you know about me|"
+                  r"what things have i told you)\b")
 RECALL = re.compile(r"\b(what('?s| is| are| was| were)? my|what do i|what did i|where('?s| is| do| did)? (my|i)|"
                     r"when('?s| is| do| did)? (my|i)|who('?s| is)? my|which .* my|do you remember|"
-                    r"remind me|did i tell you|what have i told you|what you know about me|"
-                    r"what do you know about me|how (old|tall) am i|am i)\b")
+                    r"remind me|did i tell you|how (old|tall) am i|am i)\b")
 PERSONAL = re.compile(r"\b(my|i|i'm|i am|i've|i have|i like|i love|i hate|i live|i work|me|mine)\b")
+COMPANION_SMALL = [
+    ("how_are_you", re.compile(r"\b(how are you|how're you|how are things|how's it going|hows it going|"
+                               r"how is it going|how do you do|how have you been|what's up|whats up|"
+                               r"you ok|you alright|how you doing|how are you doing)\b")),
+    ("who_are_you", re.compile(r"\b(who are you|what are you|what's your name|whats your name|"
+                               r"what is your name|what can you do|what do you do|introduce yourself)\b")),
+]
 
 
 def second_person(text: str) -> str:
-    """'my sister is Ana' -> 'your sister is Ana': how a companion repeats a fact to its owner."""
-    swaps = [(r"\bi am\b", "you are"), (r"\bi'm\b", "you're"), (r"\bi've\b", "you've"), (r"\bi'd\b", "you'd"),
-             (r"\bi'll\b", "you'll"), (r"\bmy\b", "your"), (r"\bmine\b", "yours"), (r"\bmyself\b", "yourself"),
-             (r"\bme\b", "you"), (r"\bi\b", "you")]
-    out = text.strip().rstrip(".!")
-    for pat, rep in swaps:
-        out = re.sub(pat, rep, out, flags=re.IGNORECASE)
-    return out
+    """'my sister is Ana' -> 'your sister is Ana': how a companion repeats a fact to its owner
+    (both ways: 'you promised me' -> 'I promised you'; see world/agents/pronouns.py)."""
+    from world.agents.pronouns import to_listener
+    return to_listener(text)
 
 
 def companion_intent(text: str) -> Intent:
+    """What a line asks the companion: remember, recall, list (what it knows), forget_one
+    (`topic`: what to forget, as said; empty: the last thing told), forget (everything),
+    never_mind ("forget it"), look, small (`topic`), greet, thanks, other."""
     t = norm(text)
     raw = text.strip()
-    if FORGET.search(t):
-        return Intent("forget", text=raw)
+    m = FORGET.match(raw)
+    if m:
+        what = m.group(1).strip(" .!?")
+        for _ in range(2):
+            what = _FORGET_TAIL.sub("", _FORGET_FILLER.sub("", what)).strip(" .!?,")
+        if what.lower() in ("it", "about it", "it then"):
+            return Intent("never_mind", text=raw)          # "forget it": nothing to forget
+        if not what or FORGET_ALL.match(what):
+            return Intent("forget", text=raw)
+        if FORGET_LAST.match(what):
+            return Intent("forget_one", text=raw)           # no topic: the newest fact
+        return Intent("forget_one", text=raw, topic=what)
     if WHO_THAT.search(t):
         return Intent("look", text=raw)
     m = REMEMBER.match(t)
@@ -164,7 +162,12 @@ def companion_intent(text: str) -> Intent:
         n_words = len(m.group(0).split())
         fact = " ".join(raw.split()[n_words:]).strip(" .!")
         return Intent("remember", text=fact or raw)
+    if LIST.search(t):
+        return Intent("list", text=raw)
     question = raw.endswith("?") or bool(QUESTION_START.match(t))
+    small = next((topic for topic, rx in COMPANION_SMALL if rx.search(t)), None)
+    if small is not None:
+        return Intent("small", text=raw, topic=small)
     if question and RECALL.search(t):
         return Intent("recall", text=raw)
     if not question and PERSONAL.search(t) and len(t.split()) >= 3 and not GREET.match(t):

@@ -9,21 +9,23 @@ is scored as
 
     w_relevance * relevance + w_recency * recency + w_importance * importance
 
-with every component in 0..1: relevance is a BM25 score over stemmed words and word
-pairs, divided by the best score of the query; recency is an exponential decay from the
-memory's last access (half-life configurable); importance is stored with the memory.
-There is no embedding model here, so relevance is lexical. The returned memories are
-touched (their access time moves to now), in the cache at once and in the store in the
-background (`flush()` waits for those writes; losing one in a crash loses nothing that
-was acknowledged to anyone).
+with every component in 0..1: relevance is SQLite FTS5's BM25 over Porter-stemmed words
+and adjacent word pairs (as phrases), searched with the pair's key in both the MATCH and
+the WHERE (`Store.match_memories`), divided by the best score of the query; recency is an
+exponential decay from the memory's last access (half-life configurable); importance is
+stored with the memory. There is no embedding model here, so relevance is lexical. The
+pair's importances and access times are cached in memory (numpy), so one recall is one
+indexed search plus arithmetic. The returned memories are touched (their access time moves
+to now), in the cache at once and in the store in the background (`flush()` waits for
+those writes; losing one in a crash loses nothing that was acknowledged to anyone).
 
 Long histories are summarised extractively inside the store's writer thread
 (`maybe_summarise`), never on the tick: the oldest memories, except the recent ones and
 important non-summary ones, are collapsed into 'summary' memories built from their most
 important sentences.
 
-`Knowledge` holds public facts (persona, menu, world) in memory with the same relevance
-scoring; it is never stored per user and never mixed with private memories.
+`Knowledge` holds public facts (persona, menu, world) in memory, scored by an in-process
+BM25 (`LexicalIndex`); it is never stored per user and never mixed with private memories.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ HALF_LIFE_MS = 6 * 3600 * 1000      # recency halves every 6 hours since the las
 KEEP_IMPORTANCE = 0.7               # summarisation keeps non-summary memories at least this important
 SUMMARY_CHARS = 600                 # cap on one summary's text
 SUMMARY_CHUNK = 25                  # memories collapsed into one summary
-INDEX_ON_LOOP = 200                 # streams longer than this are indexed in a worker thread
-CACHE_PAIRS = 64                    # (agent, user) pairs whose index stays in memory
+CACHE_PAIRS = 64                    # (agent, user) pairs whose scores stay in memory
+MATCH_LIMIT = 256                   # best full-text matches per recall; the rest count as unrelated
 
 # -- text to terms -------------------------------------------------------------------------
 
@@ -101,6 +103,17 @@ def words(text: str) -> list[str]:
     """Lowercased, stemmed content words (stop words dropped)."""
     stop = STOP_WORDS
     return [stem(w) for w in _WORD.findall(text.lower()) if w not in stop]
+
+
+def search_terms(text: str) -> list[str]:
+    """What a recall searches for: the content words as written (the index stems them), and
+    each adjacent pair as a phrase. "what's my dog's name" -> ["dog", "name", "dog name"]."""
+    ws = []
+    for w in _WORD.findall(text.lower()):
+        base = w.split("'")[0] if "'" in w else w          # dog's -> dog, you're -> you
+        if base not in STOP_WORDS:
+            ws.append(base)
+    return ws + [f"{a} {b}" for a, b in zip(ws, ws[1:])]
 
 
 def terms(text: str) -> tuple[dict[str, int], int]:
@@ -219,12 +232,12 @@ class Hit(NamedTuple):
 
 
 class _Pair:
-    """The cached live memories of one (agent, user) pair and their index."""
+    """The cached live memories of one (agent, user) pair: rows, importances, access times."""
 
     def __init__(self, memories: list[Memory]) -> None:
         self.memories: list[Memory] = []
         self.pos: dict[int, int] = {}
-        self.index = LexicalIndex()
+        self.ids = _Grow(np.int64)               # ascending: rows load and arrive in id order
         self.importance = _Grow(np.float64)
         self.accessed = _Grow(np.float64)
         for m in memories:
@@ -235,7 +248,7 @@ class _Pair:
             return
         self.pos[m.id] = len(self.memories)
         self.memories.append(m)
-        self.index.add(m.text)
+        self.ids.append(m.id)
         self.importance.append(m.importance)
         self.accessed.append(m.accessed_ms)
 
@@ -285,9 +298,7 @@ class MemoryBank:
         pair = self._cache.get(key)
         if pair is None:
             rows = await self.store.call("memories", key[0], key[1])
-            # Indexing takes ~15 ms per 1,000 memories: large streams are indexed off the loop.
-            pair = _Pair(rows) if len(rows) <= INDEX_ON_LOOP else await asyncio.to_thread(_Pair, rows)
-            self._cache[key] = pair
+            pair = self._cache[key] = _Pair(rows)
             while len(self._cache) > self.cache_pairs:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
@@ -324,6 +335,25 @@ class MemoryBank:
                 self.invalidate(agent, user_id)
                 self._quiet.pop(key, None)
 
+    async def forget_some(self, agent: str, user_id: int, match: Callable[[str], bool]) -> list[str]:
+        """Forget what `agent` remembers of `user_id` that `match` accepts: memories (live or
+        already summarised) whose text matches are deleted; a summary loses only its matching
+        sentences (and goes when none is left). In the writer thread, in one transaction.
+        Returns the texts of the memories deleted (summaries not included)."""
+        key = (agent, user_id)
+        async with self._lock(key):
+            try:
+                return await self.store.run(partial(forget_matching, agent=agent, user_id=user_id, match=match))
+            finally:
+                self.invalidate(agent, user_id)
+                self._quiet.pop(key, None)
+
+    async def live(self, agent: str, user_id: int) -> list[Memory]:
+        """The pair's live memories, oldest first (not touched: this is not a recall)."""
+        key = (agent, user_id)
+        async with self._lock(key):
+            return list((await self._pair(key)).memories)
+
     async def count(self, agent: str, user_id: int) -> int:
         """Live memories of the pair."""
         pair = self._cache.get((agent, user_id))
@@ -347,7 +377,16 @@ class MemoryBank:
             n = len(pair.memories)
             if n == 0:
                 return []
-            relevance = pair.index.scores(query)
+            relevance = np.zeros(n, dtype=np.float64)
+            words_ = search_terms(query)
+            matches = (await self.store.call("match_memories", agent, user_id, words_, limit=MATCH_LIMIT)
+                       if words_ else [])
+            if matches:
+                mids, scores = np.array(matches, dtype=np.float64).T
+                at = np.searchsorted(pair.ids.view, mids.astype(np.int64))
+                ok = (at < n) & (pair.ids.view[np.minimum(at, n - 1)] == mids)   # cached rows only
+                best = scores[0]
+                relevance[at[ok]] = scores[ok] / best if best > 0 else 1.0
             age = np.maximum(now - pair.accessed.view, 0.0)
             recency = np.exp2(-age / self.half_life_ms)
             importance = pair.importance.view
@@ -434,6 +473,29 @@ def summarise_pair(store: Store, *, agent: str, user_id: int, threshold: int, ke
         groups[-2].extend(groups.pop())
     return [store.summarise_memories(agent, user_id, keep_recent, extract_summary(g, chars),
                                      [m.id for m in g], ts=ts) for g in groups]
+
+
+def forget_matching(store: Store, *, agent: str, user_id: int, match: Callable[[str], bool]) -> list[str]:
+    """Writer-thread job: delete the pair's memories that `match`, cut matching sentences out
+    of its summaries. Returns the deleted memories' texts (live ones first, oldest first)."""
+    rows = store.memories(agent, user_id, include_superseded=True)
+    gone: list[Memory] = []
+    for m in rows:
+        if m.kind == "summary":
+            sentences = [s for s in _SENTENCE.split(m.text.strip()) if s.strip()]
+            keep = [s for s in sentences if not match(s)]
+            if len(keep) == len(sentences):
+                continue
+            if keep:
+                store.rewrite_memory(agent, user_id, m.id, " ".join(keep))
+            else:
+                store.delete_memories(agent, user_id, [m.id])
+        elif match(m.text):
+            gone.append(m)
+    if gone:
+        store.delete_memories(agent, user_id, [m.id for m in gone])
+    gone.sort(key=lambda m: (m.superseded_by is not None, m.id))
+    return [m.text for m in gone]
 
 
 def extract_summary(memories: list[Memory], chars: int = SUMMARY_CHARS) -> str:

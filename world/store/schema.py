@@ -139,6 +139,32 @@ MIGRATIONS: list[str] = [
     CREATE INDEX orders_untold ON orders(agent, id) WHERE status != announced;
     CREATE INDEX orders_open ON orders(id) WHERE status IN ('placed', 'preparing', 'ready');
     """,
+    # 4: full-text search over memories (FTS5, BM25), existing memories indexed.
+    """
+    -- Contentless: the text stays in `memories`; the index holds terms only. Each row carries
+    -- its (agent, user) pair as one token ('k' + hex of the agent key + 'u' + user id), so a
+    -- search is keyed by the pair inside the MATCH too, and costs what that pair's matches
+    -- cost rather than everyone's. Porter stemming: likes/liked/liking meet.
+    CREATE VIRTUAL TABLE memories_fts USING fts5(pair, text, content='', tokenize='porter unicode61');
+
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts(rowid, pair, text)
+        VALUES (new.id, 'k' || lower(hex(new.agent)) || 'u' || new.user_id, new.text);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, pair, text)
+        VALUES ('delete', old.id, 'k' || lower(hex(old.agent)) || 'u' || old.user_id, old.text);
+    END;
+    CREATE TRIGGER memories_fts_update AFTER UPDATE OF agent, user_id, text ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, pair, text)
+        VALUES ('delete', old.id, 'k' || lower(hex(old.agent)) || 'u' || old.user_id, old.text);
+        INSERT INTO memories_fts(rowid, pair, text)
+        VALUES (new.id, 'k' || lower(hex(new.agent)) || 'u' || new.user_id, new.text);
+    END;
+
+    INSERT INTO memories_fts(rowid, pair, text)
+    SELECT id, 'k' || lower(hex(agent)) || 'u' || user_id, text FROM memories;
+    """,
 ]
 
 

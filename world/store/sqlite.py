@@ -43,6 +43,7 @@ MAX_ITEM_QTY = 100
 MAX_SUMMARISE_IDS = 5000
 USUAL_ORDER_WINDOW = 100      # usual_order looks at the customer's latest orders only
 _KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_FTS_WORD = re.compile(r"[^\W_]+")       # a search term's words, as FTS5's unicode61 splits them
 _ITEM_KEYS = frozenset({"item", "options", "qty", "price_cents"})
 
 
@@ -544,8 +545,9 @@ class Store:
                  include_superseded: bool = False) -> list[Memory]:
         """The pair's memories, oldest first (live ones only unless include_superseded).
 
-        With a limit: the newest `limit` of them, still oldest first. This is the only
-        read path for private memories, and it always filters on both agent and user."""
+        With a limit: the newest `limit` of them, still oldest first. This and
+        `match_memories` are the only read paths for private memories, and both filter on
+        agent and user."""
         _text(agent, "agent", MAX_AGENT_KEY)
         _int(user_id, "user_id")
         if limit is not None:
@@ -619,6 +621,51 @@ class Store:
             c.execute(f"UPDATE memories SET superseded_by = ? WHERE agent = ? AND user_id = ?"
                       f" AND id IN ({marks})", (mid, agent, user_id, *ids))
         return Memory(mid, agent, user_id, "summary", summary_text, imp, ts, found[2], None)
+
+    def match_memories(self, agent: str, user_id: int, terms: Sequence[str], *, every: bool = False,
+                       limit: int = 256) -> list[tuple[int, float]]:
+        """Full-text search of the pair's live memories: (id, relevance) for those holding any
+        of `terms` (all of them with every=True), best first, at most `limit`. Relevance is
+        FTS5's BM25 (higher is better). A term with a space is a phrase. The pair's key is in
+        the MATCH and in the WHERE, as on every read of private memories."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        _int(limit, "limit", 1)
+        phrases = []
+        for term in terms:
+            words = _FTS_WORD.findall(str(term).lower())
+            if words:
+                phrases.append('"' + " ".join(words) + '"')     # only letters and digits: no FTS syntax
+        if not phrases:
+            return []
+        pair = f'"k{agent.encode("utf-8").hex()}u{user_id}"'
+        query = f"pair : {pair} AND text : ({(' AND ' if every else ' OR ').join(phrases)})"
+        return [(r[0], -r[1]) for r in self._c.execute(
+            "SELECT m.id, bm25(memories_fts, 0.0, 1.0) AS rank FROM memories_fts"
+            " JOIN memories m ON m.id = memories_fts.rowid"
+            " WHERE memories_fts MATCH ? AND m.agent = ? AND m.user_id = ? AND m.superseded_by IS NULL"
+            " ORDER BY rank LIMIT ?", (query, agent, user_id, limit))]
+
+    def delete_memories(self, agent: str, user_id: int, ids: Iterable[int]) -> int:
+        """Delete some of the pair's memories (live or superseded); ids outside the pair are
+        ignored. Returns the rows deleted."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        ids = _ids(ids)
+        with self._tx() as c:
+            return sum(c.execute("DELETE FROM memories WHERE id = ? AND agent = ? AND user_id = ?",
+                                 (i, agent, user_id)).rowcount for i in ids)
+
+    def rewrite_memory(self, agent: str, user_id: int, memory_id: int, text: str) -> None:
+        """Replace the text of one of the pair's memories (a summary losing a forgotten fact)."""
+        _text(agent, "agent", MAX_AGENT_KEY)
+        _int(user_id, "user_id")
+        _int(memory_id, "memory id")
+        _text(text, "text", MAX_MEMORY_TEXT)
+        with self._tx() as c:
+            if c.execute("UPDATE memories SET text = ? WHERE id = ? AND agent = ? AND user_id = ?",
+                         (text, memory_id, agent, user_id)).rowcount == 0:
+                raise StoreError("not_found", f"memory {memory_id} of this pair")
 
     def forget_memories(self, agent: str, user_id: int) -> int:
         """Delete everything `agent` remembers about `user_id` (live and superseded). Returns rows."""
