@@ -236,7 +236,7 @@ def _agent_of(srv: Any, persona: str) -> Any:
 
 
 def _place_person(srv: Any, user: int, x: float, y: float, yaw: float) -> None:
-    """Stand a person at (x, y) facing yaw (what walking there would do, without the walk)."""
+    """Stand a person (or an agent) at (x, y) facing yaw: what walking there would do, without the walk."""
     session = srv.realm.sessions[user]
     space = session.space
     b = space.bodies
@@ -312,14 +312,23 @@ class Runner:
             reply = await bot.request("summon", agent="companion", timeout=30)
             return int(reply["user"])
         persona = d.agent
+        for _ in range(100):             # right after a (re)start the stationed agents are still arriving
+            if await self.handle.do(lambda srv: _agent_of(srv, persona) is not None):
+                break
+            await asyncio.sleep(0.1)
 
         def place(srv: Any) -> int:
             agent = _agent_of(srv, persona)
             if agent is None:
                 raise RuntimeError(f"no stationed {persona} on the server")
-            ax, ay, _, _ = agent.space.position(agent.entity)
+            if agent.home is not None:
+                # Every dialogue finds the agent at its post, whatever an earlier one asked of it
+                # (a walk to the Garden, turning to face someone).
+                hx, hy, hyaw = agent.home
+                agent.stop()
+                _place_person(srv, agent.user, hx, hy, hyaw)
+            ax, ay, _, yaw = agent.space.position(agent.entity)
             if d.at is None:
-                yaw = agent.space.position(agent.entity)[3]
                 x, y = ax - 3.0 * math.sin(yaw), ay + 3.0 * math.cos(yaw)       # 3 m in front of it
             elif isinstance(d.at, tuple):
                 x, y = d.at
