@@ -595,7 +595,7 @@ _WORD_PIECE = re.compile(r"\s*\S+")
 
 class ScriptedBrain:
     """Deterministic, for tests. By default it streams back the draft found in the prompt
-    (the text after the last ``DRAFT:`` in the last user message, else that whole message)
+    (the text after the last line starting ``DRAFT:`` in the last user message)
     in word-sized pieces (" word"); with ``replies`` it streams those texts instead, one per
     call, in order (then the draft again): a model's recorded outputs, replayed to test the
     checks. Optionally a delay per piece; ``fail=True`` raises ``BrainError``. ``max_tokens``
@@ -623,9 +623,8 @@ class ScriptedBrain:
     def draft_of(messages: Messages) -> str:
         for m in reversed(messages):
             if m.get("role") == "user":
-                content = m.get("content", "")
-                found = _DRAFT_LINE.findall(content)
-                return found[-1].strip() if found else content.strip()
+                found = _DRAFT_LINE.findall(m.get("content", ""))
+                return found[-1].strip() if found else ""
         return ""
 
     async def stream(self, messages: Messages, *, max_tokens: int = 64, temperature: float = 0.6,

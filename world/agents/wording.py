@@ -169,7 +169,7 @@ def has_fact(text: str, fact: str) -> bool:
     f = fold(one_line(fact))
     if not f:
         return True
-    body = r"\s+".join(re.escape(part) for part in f.split(" "))
+    body = r"\s+".join(re.escape(part) for part in f.split(" ")).replace(r"\-", r"[-\s]?")
     plural = "(?:s|es)?" if f[-1].isalpha() else ""      # "croissant" is in "2 croissants"
     pat = rf"(?<!\w)(?<!\d[.,]){body}{plural}(?!\w)(?![.,]\d)"
     return re.search(pat, fold(text)) is not None
@@ -312,9 +312,10 @@ class Source:
             allowed.add("one")            # "one" is often a pronoun, so it is a number only here
         if allowed & _NEGATIONS:
             allowed |= _NEGATIONS - {"nothing", "none", "nobody", "nowhere"}
-        numbers = frozenset(n.replace(",", ".") for n in _NUMBER.findall(fold(text)))
+        numbers = frozenset(w for w in ws if w[0].isdigit())      # digits, and number words as digits
         # Numbers the draft states are facts too: a paraphrase may not drop a price or a time.
-        implied = tuple(n for n in _NUMBER.findall(one_line(draft)) if not any(n in f for f in facts))
+        implied = tuple(dict.fromkeys(n for n in _NUMBER.findall(one_line(draft))
+                                      if not any(has_fact(f, n) for f in facts)))
         names = frozenset(fold(w) for w in _CAPITALISED.findall(text))
         return cls(text, facts + implied, frozenset(allowed), frozenset(stem(w) for w in allowed), numbers,
                    names, "?" in text)
