@@ -293,7 +293,7 @@ def test_whatever_the_model_says_pieces_are_checked_and_the_final_contains_them(
     @aio
     async def run():
         return await said(list(replies), GUIDE, draft, ["Cafe", "north-east"])
-    pieces, final, report = run()
+    pieces, final, _ = run()
     assert final.startswith("".join(pieces))
     assert not words_missing_from(final, pieces)
     assert has_fact(final, "Cafe") and has_fact(final, "north-east") and has_fact(final, "43")

@@ -108,12 +108,11 @@ async def test_agents_speak_and_emote_only_through_the_realms_chat_paths(tmp_pat
 
     for name in calls:
         monkeypatch.setattr(chat, name, counted(name))
-    async with running_server(tmp_path, agents="guide") as srv:
-        async with await Bot.connect(srv.url, "Alice") as alice:
-            await alice.say("Mira, hello!")                     # a wave and a greeting
-            await alice.wait_for(lambda m: m.get("name") == "Mira" and not m.get("partial"), timeout=10)
-            await alice.say("hello everyone")                   # a person's line: the same path
-            await asyncio.sleep(0.2)
+    async with running_server(tmp_path, agents="guide") as srv, await Bot.connect(srv.url, "Alice") as alice:
+        await alice.say("Mira, hello!")                         # a wave and a greeting
+        await alice.wait_for(lambda m: m.get("name") == "Mira" and not m.get("partial"), timeout=10)
+        await alice.say("hello everyone")                       # a person's line: the same path
+        await asyncio.sleep(0.2)
     assert calls["say"] >= 2 and calls["say_piece"] >= 1 and calls["emote"] >= 1
     # No second copy of the fan-out: the agent module never sends frames or stores lines itself.
     source = inspect.getsource(agent_module.Agent)

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from world.agents.wording import Source, acceptable, check, has_fact, sentences, words_of
+from world.agents.wording import (
+    Source,
+    acceptable,
+    check,
+    has_fact,
+    sentences,
+    words_of,
+)
 
 MENU = ("We have espresso 2.20, flat white 3.20, latte 3.40, cappuccino 3.30, tea 2.50, "
         "hot chocolate 3.60, croissant 2.80, blueberry muffin 2.90.")
@@ -48,8 +55,7 @@ REFUSED = [
      "A flat white with oat milk and three croissants."),
     ("Order #12 is placed: a latte, 3.40.", ["#12", "3.40"], "Order #13 is placed: a latte, 3.40."),
     ("Follow me to the Stage!", ["Stage"], "Bye! Follow me to the stage."),
-    ("No problem. Ask me if you need anything.", [], "DRAFT: No problem. Ask me if you need anything."
-     " Draft over."),
+    ("No problem. Ask me if you need anything.", [], "DRAFT: No problem. Draft over."),
     ("You're welcome!", [], "As an AI, you're welcome!"),
     ("That's the Fountain, about 12 m away.", ["Fountain"], "The Fountain is about 12 m away, persona."),
 ]

@@ -156,7 +156,8 @@ class LocalBrain:
                  n_threads: int | None = None, seed: int = 42, *,
                  n_threads_batch: int | None = None,
                  repeat_penalty: float = 1.0, frequency_penalty: float = 0.0,
-                 presence_penalty: float = 0.0, top_p: float = 0.9, top_k: int = 40) -> None:
+                 presence_penalty: float = 0.0, top_p: float = 0.9, top_k: int = 40,
+                 prefix_states: bool = True) -> None:
         self.model_path = Path(model_path) if model_path else None
         self.n_ctx = n_ctx
         # One thread per two cores (at most 4), for prompt reading too: on a small shared
@@ -171,6 +172,7 @@ class LocalBrain:
         self.presence_penalty = presence_penalty
         self.top_p = top_p
         self.top_k = top_k
+        self.prefix_states = prefix_states    # False: llama-cpp-python's own prefix reuse only (the bench's baseline)
         self.load_s: float | None = None
         # Observability (read by tests and /stats): finished generations, how many were
         # stopped early, and the tokens of the latest one.
@@ -320,7 +322,7 @@ class LocalBrain:
     def _completion(self, messages: Messages, params: dict[str, Any]) -> Any:
         """A streamed completion, the persona prefix taken from its saved state if it can be."""
         llm = self._llm
-        if self._formatter is None:
+        if self._formatter is None or not self.prefix_states:
             return llm.create_chat_completion(messages=messages, stream=True, **params)
         tokens, prefix, stops = self._prompt(messages)
         if prefix:
