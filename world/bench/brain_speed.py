@@ -91,12 +91,6 @@ async def measure(brain: Brain, n: int = 20, *, max_tokens: int = 32) -> dict[st
 # Phrasing: time to the first words a listener gets, and who worded the line
 # --------------------------------------------------------------------------------------------
 
-_VOICES = {
-    "guide": ("Mira", "the guide of Agora Plaza", "warm, brief and welcoming"),
-    "barista": ("Bruno", "the barista at the Agora cafe", "cheerful, quick and precise"),
-    "companion": ("Pip", ("a personal companion who follows one person around Agora and remembers what "
-                          "they share"), "friendly, curious and discreet"),
-}
 # Drafts the three behaviours write (world/agents/guide.py, barista.py, companion.py), with
 # their facts and the line that prompted them.
 PHRASING_SET: list[tuple[str, str, list[str], str | None]] = [
@@ -144,15 +138,18 @@ async def measure_phrasing(brain: Brain, n: int = 20, *, baseline: bool = False)
     ``bad_partials``: lines whose streamed words are not all in the final. With
     ``baseline=True`` the frozen pre-check phrasing (``world.bench.speech_baseline``) runs.
     """
+    from world.agents.persona import load_personas
     from world.agents.speech import Phrasing, Voice, phrase
     from world.bench import speech_baseline
+    personas = load_personas()
     await brain.start()
     firsts: list[float] = []
     kinds: dict[str, int] = {"model": 0, "mixed": 0, "draft": 0}
     verbatim = bad = 0
     for i in range(max(1, n)):
         key, draft, facts, heard = PHRASING_SET[i % len(PHRASING_SET)]
-        voice = Voice(*_VOICES[key])
+        p = personas[key]
+        voice = Voice(p.name, p.role, p.style)
         t0 = time.perf_counter()
         first: float | None = None
         pieces: list[str] = []
