@@ -185,7 +185,7 @@ _TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[a-z]+(?:['-][a-z]+)*")
 # Words that make no claim of their own: what they relate must itself come from the source.
 FUNCTION = frozenset("""
 a an the and or but so of to at in on for with from by as than then if
-is are was were be been being am do does did will would can could shall should may might must
+is are was were be been being am do does did have has had will would can could shall should may might must
 it its it's this that these those there here what which who whom whose how where when
 up out over into onto off just also too very really quite
 """.split())

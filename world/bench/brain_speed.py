@@ -30,19 +30,23 @@ _BENCH_PROMPTS = [
 
 
 async def measure(brain: Brain, n: int = 20, *, max_tokens: int = 32) -> dict[str, float]:
-    """Latency and speed over ``n`` short, varied rephrasing prompts (the speech layer's
-    real prompt, ten personas and drafts).
+    """Latency and speed over ``n`` short, varied rephrasing prompts: the speech layer's real
+    prompt for the three shipped personas in turn (so a local brain's kept persona prefixes
+    count, as they do for agents), over ten drafts.
 
     Returns ``first_token_p50_ms``, ``first_token_p95_ms`` (request to first piece) and
     ``tokens_per_s`` (pieces after the first / time from first to last piece, pooled), plus
     ``n``, ``pieces`` and ``total_s``.
     """
+    from world.agents.persona import load_personas
     from world.agents.speech import (  # speech imports this module
         STOP,
         Voice,
         build_messages,
     )
 
+    voices = [Voice(p.name, p.role, p.style) for p in load_personas().values()]
+    quotes = getattr(brain, "quotes_world", True)
     await brain.start()
     firsts: list[float] = []
     pieces_after = 0
@@ -50,8 +54,8 @@ async def measure(brain: Brain, n: int = 20, *, max_tokens: int = 32) -> dict[st
     total_pieces = 0
     t_all = time.perf_counter()
     for i in range(max(1, n)):
-        name, role, style, heard, draft = _BENCH_PROMPTS[i % len(_BENCH_PROMPTS)]
-        messages = build_messages(Voice(name, role, style), draft, heard=heard)
+        _, _, _, heard, draft = _BENCH_PROMPTS[i % len(_BENCH_PROMPTS)]
+        messages = build_messages(voices[i % len(voices)], draft, heard=heard if quotes else None)
         t0 = time.perf_counter()
         t_first = t_last = None
         count = 0
