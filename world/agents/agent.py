@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -344,18 +345,19 @@ class Agent:
         phrased = self.host.take_phrasing(brain)     # else too many lines wait on the model: say the draft
         try:
             if phrased:
-                async for text, done in phrase(brain, self.host.voice(self), draft, tuple(facts),
-                                               heard=to.text if to else None, context=context,
-                                               max_tokens=self.host.max_tokens,
-                                               timeout_s=self.host.phrase_timeout_s, report=report):
-                    if done:
-                        final = text
-                        break
-                    if self.session is None:
-                        return ""
-                    chat.say_piece(self.host.realm, self.session, ch, target, speech, text)
-                    if first_word is None:
-                        first_word = time.monotonic() - started
+                lines = phrase(brain, self.host.voice(self), draft, tuple(facts),
+                               heard=to.text if to else None, context=context, max_tokens=self.host.max_tokens,
+                               timeout_s=self.host.phrase_timeout_s, report=report)
+                async with contextlib.aclosing(lines):      # the model stops when we stop listening
+                    async for text, done in lines:
+                        if done:
+                            final = text
+                            break
+                        if self.session is None:
+                            return ""
+                        chat.say_piece(self.host.realm, self.session, ch, target, speech, text)
+                        if first_word is None:
+                            first_word = time.monotonic() - started
         except asyncio.CancelledError:
             if speech.started:                        # those who saw pieces get the line they started
                 await asyncio.shield(self._deliver(speech.text.strip(), ch, target, speech))
