@@ -117,3 +117,23 @@ async def test_agents_speak_and_emote_only_through_the_realms_chat_paths(tmp_pat
     # No second copy of the fan-out: the agent module never sends frames or stores lines itself.
     source = inspect.getsource(agent_module.Agent)
     assert "send_frame" not in source and "add_message" not in source and "hearers(" not in source
+
+
+@aio
+async def test_a_busy_brain_reuses_the_models_checked_wording_of_the_same_draft(tmp_path):
+    async with running_server(tmp_path, agents="guide") as srv:
+        guide = await agent(srv, "guide")
+        host = srv.agents
+        host.brains["scripted"] = brain = ScriptedBrain(replies=["Sure! The Cafe is north-east of here."])
+        async with await Bot.connect(srv.url, "Alice") as alice:
+            first = await guide.say("The Cafe is north-east of here.", ["Cafe", "north-east"])
+            assert first == "Sure! The Cafe is north-east of here."
+            host._phrasing[id(brain)] = srv.cfg.agent_phrasing_queue        # the model is busy now
+            again = await guide.say("The Cafe is north-east of here.", ["Cafe", "north-east"])
+            other = await guide.say("The Garden is north-west of here.", ["Garden"])
+            assert again == first and other == "The Garden is north-west of here."
+            await until(lambda: [m["text"] for m in alice.inbox["chat"] if m.get("from") == guide.user
+                                 and not m.get("partial")] == [first, first, other])
+        lines = host.stats()["lines"]
+        assert lines["model"] == 1 and lines["cached"] == 1 and lines["busy"] == 1 and lines["total"] == 3
+        assert brain.calls == 1

@@ -368,13 +368,21 @@ class Agent:
         finally:
             if phrased:
                 self.host.give_phrasing(brain)
+        kind = report.kind if phrased else "busy"
+        wording = (self.persona.key, draft, tuple(facts))
+        if kind in ("model", "mixed"):
+            self.host.keep_wording(*wording, final)
+        elif not phrased:
+            kept = self.host.kept_wording(*wording)
+            if kept is not None:
+                final, kind = kept, "cached"
         if tail:
             final = f"{final} {tail}"
         if await self._deliver(final, ch, target, speech):
             if first_word is None:
                 first_word = time.monotonic() - started
-            self.host.count_line(report.kind if phrased else "busy", first_word,
-                                 verbatim=report.kind == "model" and final.strip() == f"{draft} {tail}".strip())
+            self.host.count_line(kind, first_word,
+                                 verbatim=kind == "model" and final.strip() == f"{draft} {tail}".strip())
         return final
 
     async def say_plain(self, text: str, to: Heard | None = None, re_: int | None = None) -> None:

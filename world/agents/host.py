@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import random
 import statistics
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -63,7 +64,11 @@ class AgentHost:
         # which "verbatim" repeated the draft word for word), the model plus draft sentences
         # for facts it lost ("mixed"), the draft because the model's first sentence failed the
         # checks ("draft") or because the brain was busy ("busy").
-        self.lines = {"total": 0, "model": 0, "verbatim": 0, "mixed": 0, "draft": 0, "busy": 0}
+        # "cached": the brain was busy, and the model's own checked wording of the same draft,
+        # from an earlier line, was said.
+        self.lines = {"total": 0, "model": 0, "verbatim": 0, "mixed": 0, "cached": 0, "draft": 0, "busy": 0}
+        self.wordings: collections.OrderedDict[tuple[str, str, tuple[str, ...]], list[str]] = \
+            collections.OrderedDict()                 # (persona, draft, facts) -> the model's finals
         self.first_words: collections.deque[float] = collections.deque(maxlen=1000)   # seconds
         self.started = False
 
@@ -125,6 +130,29 @@ class AgentHost:
         self.lines["verbatim"] += verbatim
         if first_word_s is not None:
             self.first_words.append(first_word_s)
+
+    WORDINGS = 512          # drafts whose model wordings are kept
+    WORDINGS_EACH = 3       # wordings kept per draft
+
+    def keep_wording(self, persona: str, draft: str, facts: tuple[str, ...], final: str) -> None:
+        """Remember a line the model worded and the checks passed, for when the brain is busy."""
+        key = (persona, draft, facts)
+        kept = self.wordings.setdefault(key, [])
+        if final not in kept:
+            kept.append(final)
+            del kept[:-self.WORDINGS_EACH]
+        self.wordings.move_to_end(key)
+        while len(self.wordings) > self.WORDINGS:
+            self.wordings.popitem(last=False)
+
+    def kept_wording(self, persona: str, draft: str, facts: tuple[str, ...]) -> str | None:
+        """A wording the model gave this very draft before (checked then), or None. The
+        draft is the whole source of a line's claims, so its checked wording is as true now."""
+        kept = self.wordings.get((persona, draft, facts))
+        if not kept:
+            return None
+        self.wordings.move_to_end((persona, draft, facts))
+        return random.choice(kept)
 
     def voice(self, agent: Agent) -> Voice:
         """The persona's voice, the same for every agent of the persona (every companion is

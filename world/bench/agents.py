@@ -143,11 +143,13 @@ def tick_run(n_bots: int, n_agents: int, duration: float) -> dict[str, Any]:
                 proc.kill()
 
 
-def model_share(lines: dict[str, int] | None) -> float | None:
-    """Lines the model worded (alone or with draft sentences for lost facts), of all lines."""
+def model_share(lines: dict[str, int] | None, cached: bool = False) -> float | None:
+    """Lines the model worded for this line (alone or with draft sentences for lost facts), of
+    all lines; with ``cached``, also lines said in a wording it gave the same draft before."""
     if not lines or not lines.get("total"):
         return None
-    return round((lines.get("model", 0) + lines.get("mixed", 0)) / lines["total"], 3)
+    worded = lines.get("model", 0) + lines.get("mixed", 0) + (lines.get("cached", 0) if cached else 0)
+    return round(worded / lines["total"], 3)
 
 
 def quiet_run(n_lines: int) -> dict[str, Any]:
@@ -231,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
                    agent_replies_unstreamed=busy.get("replies_unstreamed"),
                    agent_bad_partials=busy.get("replies_bad_partials"),
                    load_lines=busy.get("lines"), load_model_share=model_share(busy.get("lines")),
+                   load_model_share_with_kept=model_share(busy.get("lines"), cached=True),
                    agent_first_word_p50_ms=busy.get("reply_first_p50_ms"),
                    agent_final_p50_ms=busy.get("reply_final_p50_ms"),
                    bots_disconnects=[idle.get("bots_disconnects"), busy.get("bots_disconnects")])
