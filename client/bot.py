@@ -332,6 +332,10 @@ class Bot:
             self._pings.pop(n, None)
 
     # -- expectations -----------------------------------------------------------------------------
+    def log_since(self, mark: int) -> list[dict[str, Any]]:
+        """Every logged message (snapshots aside) that arrived since `mark`, consumed or not."""
+        return [msg for index, msg in self._log if index >= mark]
+
     def mark(self) -> int:
         """Forget what has arrived so far: later wait_for/expect calls only see newer messages."""
         self._cursor = self._next_index

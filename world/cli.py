@@ -67,6 +67,40 @@ def _admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _order_id(text: str) -> int:
+    """'3' or '#3'."""
+    try:
+        return int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an order number: {text!r}") from None
+
+
+def _orders(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from world.agents.order_queue import staff_command
+    from world.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config, data=args.data)
+    except ConfigError as exc:
+        print(f"agora orders: {exc}", file=sys.stderr)
+        return 2
+    if not cfg.db_path.exists():
+        print(f"agora orders: no store at {cfg.db_path} (is --data the server's data directory?)", file=sys.stderr)
+        return 2
+    if args.action != "list" and args.id is None:
+        print(f"agora orders {args.action}: which order? (agora orders {args.action} ID)", file=sys.stderr)
+        return 2
+    code, lines = asyncio.run(staff_command(str(cfg.db_path), args.action, args.id, args.all, cfg.synchronous))
+    for line in lines:
+        if code:
+            print(f"agora orders: {line}", file=sys.stderr)
+        else:
+            print(line)
+    return code
+
+
 def _bots(args: argparse.Namespace) -> int:
     from client import load
 
@@ -139,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--role", default="admin", choices=["admin", "moderator", "member"])
     a.add_argument("--limit", type=int, default=50)
     a.set_defaults(func=_admin)
+
+    o = sub.add_parser("orders", help="the staff queue: list placed orders, mark them preparing or ready")
+    o.add_argument("action", choices=["list", "preparing", "ready", "collected", "cancel"],
+                   help="list open orders, or move order ID along (the barista tells the customer)")
+    o.add_argument("id", nargs="?", type=_order_id, help="order number, as in 'order #3'")
+    o.add_argument("--all", action="store_true", help="list: every order, not only open ones")
+    o.add_argument("--data", default=None, help="the server's data directory (default ./agora-data)")
+    o.add_argument("--config", default=None)
+    o.set_defaults(func=_orders)
 
     b = sub.add_parser("bots", help="run headless bots against a server (load and smoke tests)")
     from client import load

@@ -81,6 +81,8 @@ class Config:
     agent_thought_timeout: float = 30.0     # seconds one thought (queue + phrasing) may take
     agent_max_per_space: int = 40
     agent_phrasing_queue: int = 3           # lines at most in (or waiting for) one brain; more say their draft
+    orders_demo_ready_s: float = 0.0        # > 0: a demo, placed orders become ready by themselves after this
+                                            # many seconds; 0: staff mark them (`agora orders ready ID`)
     # Persistence
     synchronous: str = "FULL"
     position_save_s: float = 5.0

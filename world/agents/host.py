@@ -79,6 +79,8 @@ class AgentHost:
             await self._brain(self.brain_kind)       # loaded once, before anyone talks
         self.realm.space_listeners.append(self._space_opened)
         self._tasks.append(asyncio.get_running_loop().create_task(self._motion_loop(), name="agents"))
+        if any(self.personas[k].kind == "business" for k in self.stationed):
+            self.track_order()                       # the staff queue's poll
         self.started = True
         if self.stationed:
             self.realm.place_in(None, None)          # the default world's first instance, with its staff
@@ -270,17 +272,16 @@ class AgentHost:
         return agent
 
     # -- orders -----------------------------------------------------------------------------------
-    def track_order(self, agent: Agent, order_id: int, customer: int) -> None:
-        """A placed order is prepared, then ready after the persona's time; the customer is told."""
-        async def progress() -> None:
-            await asyncio.sleep(min(2.0, agent.persona.ready_after_s / 4))
-            await self.store.call("set_order_status", order_id, "preparing")
-            await asyncio.sleep(max(0.0, agent.persona.ready_after_s - 2.0))
-            await self.store.call("set_order_status", order_id, "ready")
-            who = self.realm.online(customer)
-            if agent.alive and who is not None:
-                await agent.say_plain(f"{who.name}, order #{order_id} is ready!", re_=customer)
-        self._spawn_task(progress())
+    def track_order(self, agent: Agent | None = None, order_id: int | None = None, customer: int | None = None) -> None:
+        """Placed orders wait in the staff queue (world/agents/order_queue.py); this keeps the
+        poll that tells customers when staff changed one running (from start, so an order made
+        ready while the server was down is still told). In demo mode (`orders_demo_ready_s`)
+        a placed order gets ready by itself."""
+        from world.agents import order_queue
+        if not any(t.get_name() == "orders" and not t.done() for t in self._tasks):
+            self._tasks.append(asyncio.get_running_loop().create_task(order_queue.watch(self), name="orders"))
+        if order_id is not None and self.cfg.orders_demo_ready_s > 0:
+            self._spawn_task(order_queue.demo_progress(self.store, order_id, self.cfg.orders_demo_ready_s))
 
     # -- motion -----------------------------------------------------------------------------------
     async def _motion_loop(self) -> None:

@@ -13,6 +13,13 @@ A real server (WebSockets on 127.0.0.1, SQLite in a data directory) with the cho
   orders_confirmed_first  of those, orders placed only after a read-back question and a yes
   directions_correct      5 places: the guide's answer names the place and the right compass
                           direction from where it stands, then it walks there with the asker
+  dialogues               the dialogues of assets/dialogues (a person's lines and the answers
+  dialogues_correct       expected, world/bench/dialogues.py), each with a new account: how many
+                          were answered right in every step
+  bad_partials            replies whose streamed partials carried a word the final lacks
+  model_phrased_share     of the agents' lines in the dialogues, the share the model phrased
+                          (the rest were said as the logic's draft)
+  first_checked_word_p50_ms  from a line to the agent's first words (partial or final), median
 """
 
 from __future__ import annotations
@@ -349,6 +356,23 @@ async def directions_part(srv: Any) -> tuple[int, list[dict]]:
     return good, rows
 
 
+async def dialogues_part(start: Callable, data: Path) -> tuple[dict[str, Any], list[dict]]:
+    from world.bench.dialogues import Runner, ServerHandle, load_dialogues, summary
+    handle = await ServerHandle(start, data).open()
+    runner = Runner(handle, wait_s=40.0, silent_s=4.0)
+    results = []
+    try:
+        for d in load_dialogues():
+            results.append(await runner.run(d))
+        lines = await handle.lines()
+    finally:
+        await handle.srv.stop()
+    rows = [{"dialogue": r.dialogue.name, "agent": r.dialogue.agent, "ok": r.ok, "problems": r.problems,
+             "steps": [{"say": s.say, "reply": s.reply, "problems": s.problems, "first_ms": s.first_ms,
+                        "partials": s.partials} for s in r.steps]} for r in results]
+    return summary(results, lines), rows
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     from world.config import load_config
     from world.net.server import WorldServer
@@ -379,11 +403,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             log(f"  directions {directions}/5")
         finally:
             await srv.stop()
+        log("dialogues: assets/dialogues, a new account each")
+        dial, dial_rows = await dialogues_part(start, base / "dialogues")
+        log(f"  correct {dial['dialogues_correct']}/{dial['dialogues']} ({dial['by_agent']}), "
+            f"bad partials {dial['bad_partials']}, first checked word p50 {dial['first_checked_word_p50_ms']} ms")
     return {"memory_recall": round(recall, 2), "privacy_leaks": leaks, "privacy_probes": len(PROBES),
             "orders_correct": correct, "orders_confirmed_first": confirmed, "orders": len(ORDERS),
             "directions_correct": directions, "directions": len(TOUR), "brain": args.brain,
+            **{k: v for k, v in dial.items() if k != "replies"},
             "seconds": round(time.monotonic() - t0, 1),
-            "detail": {"memory": mem_rows, "privacy": priv_rows, "orders": order_rows, "directions": dir_rows}}
+            "detail": {"memory": mem_rows, "privacy": priv_rows, "orders": order_rows, "directions": dir_rows,
+                       "dialogues": dial_rows}}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -398,5 +428,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res))
     ok = (res["memory_recall"] >= 0.9 and res["privacy_leaks"] == 0 and res["orders_correct"] == len(ORDERS)
-          and res["orders_confirmed_first"] == len(ORDERS) and res["directions_correct"] == len(TOUR))
+          and res["orders_confirmed_first"] == len(ORDERS) and res["directions_correct"] == len(TOUR)
+          and res["bad_partials"] == 0)
     return 0 if ok else 1

@@ -130,6 +130,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX orders_pair ON orders(agent, user_id, id);
     """,
+    # 3: the staff queue. `announced` is the status the customer was last told about; the
+    # server polls the (usually empty) partial index for orders whose status moved past it.
+    # Orders from before this version were announced by the old timer: nothing is owed.
+    """
+    ALTER TABLE orders ADD COLUMN announced TEXT NOT NULL DEFAULT 'placed';
+    UPDATE orders SET announced = status;
+    CREATE INDEX orders_untold ON orders(agent, id) WHERE status != announced;
+    CREATE INDEX orders_open ON orders(id) WHERE status IN ('placed', 'preparing', 'ready');
+    """,
 ]
 
 
@@ -216,6 +225,13 @@ class Order(NamedTuple):
     status: str
     created_ms: int
     updated_ms: int
+
+
+class QueuedOrder(NamedTuple):
+    """An order as staff see it: the order and the customer's current display name."""
+
+    order: Order
+    customer: str
 
 
 CHANNELS = ("near", "dm", "group")

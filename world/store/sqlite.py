@@ -21,7 +21,7 @@ from pathlib import Path
 
 from world.logs import event
 from world.store import schema
-from world.store.schema import AuditEntry, Group, Memory, Message, Order, User
+from world.store.schema import AuditEntry, Group, Memory, Message, Order, QueuedOrder, User
 
 log = logging.getLogger("agora.store")
 
@@ -680,6 +680,41 @@ class Store:
                 raise StoreError("bad_transition", f"order {order_id} is {row[5]}, cannot become {status}")
             c.execute("UPDATE orders SET status = ?, updated_ms = ? WHERE id = ?", (status, ts, order_id))
         return _order(row)._replace(status=status, updated_ms=ts)
+
+    def order_queue(self, include_done: bool = False, limit: int = 200) -> list[QueuedOrder]:
+        """Orders for staff, oldest first: open ones (placed, preparing, ready), or all of them
+        (the newest `limit`) with include_done. Each with the customer's current name."""
+        _int(limit, "limit", 1)
+        cols = ", ".join(f"o.{c.strip()}" for c in _ORDER_COLS.split(","))
+        if include_done:
+            sql = (f"SELECT {cols}, u.name FROM orders o JOIN users u ON u.id = o.user_id"
+                   f" ORDER BY o.id DESC LIMIT ?")
+        else:
+            sql = (f"SELECT {cols}, u.name FROM orders o JOIN users u ON u.id = o.user_id"
+                   f" WHERE o.status IN ('placed', 'preparing', 'ready') ORDER BY o.id DESC LIMIT ?")
+        rows = self._c.execute(sql, (limit,)).fetchall()
+        return [QueuedOrder(_order(r[:-1]), r[-1]) for r in reversed(rows)]
+
+    def orders_to_announce(self, agents: Sequence[str], limit: int = 20) -> list[Order]:
+        """Orders of these agents whose status changed since the customer was last told,
+        oldest first (an index holds only those rows, so the poll costs next to nothing)."""
+        keys = [_text(a, "agent", MAX_AGENT_KEY) for a in agents]
+        _int(limit, "limit", 1)
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        return [_order(r) for r in self._c.execute(
+            f"SELECT {_ORDER_COLS} FROM orders WHERE status != announced AND agent IN ({marks})"
+            f" ORDER BY id LIMIT ?", (*keys, limit))]
+
+    def mark_announced(self, order_id: int, status: str) -> None:
+        """The customer has been told that the order is `status`."""
+        _int(order_id, "order_id")
+        if status not in schema.ORDER_STATUSES:
+            raise _bad(f"unknown order status {status!r}")
+        with self._tx() as c:
+            if c.execute("UPDATE orders SET announced = ? WHERE id = ?", (status, order_id)).rowcount == 0:
+                raise StoreError("not_found", f"order {order_id}")
 
     def usual_order(self, agent: str, user_id: int) -> list[dict] | None:
         """The customer's usual: the most frequent item list among their latest non-cancelled
