@@ -8,7 +8,9 @@ Lines you type are said out loud (near chat). Commands:
   /who                 who is online, and where
   /places              the world's named places
   /quit                leave
-Agents' streamed speech is printed as it arrives, then replaced by the final line.
+Agents' streamed speech shows on a terminal as it arrives, on rows below the transcript that
+never wrap (each is cut to the terminal's width), so the final line replaces them exactly;
+piped output gets final lines only.
 The session token is kept per server and name (client.tokens), so the next
 `agora talk --name Alice` is Alice again, and her companion remembers her.
 """
@@ -18,8 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import re
 import sys
+import unicodedata
 from typing import Any, TextIO
 
 from client.bot import Bot, BotError
@@ -30,19 +34,77 @@ def heading(dx: float, dy: float) -> float:
     return math.atan2(-dx, dy)
 
 
+def columns_of(ch: str) -> int:
+    """Terminal columns one character takes: 0 for combining marks, 2 for wide East Asian."""
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def width_of(text: str) -> int:
+    return sum(columns_of(ch) for ch in text)
+
+
+def fit(text: str, columns: int) -> str:
+    """``text`` on one terminal row of ``columns``: its end kept (the newest words), cut at the
+    front with "…", one column left free so the cursor never wraps to a new row."""
+    room = max(1, columns - 1)
+    if width_of(text) <= room:
+        return text
+    out: list[str] = []
+    used = 1                                   # the "…"
+    for ch in reversed(text):
+        w = columns_of(ch)
+        if used + w > room:
+            break
+        out.append(ch)
+        used += w
+    return "…" + "".join(reversed(out))
+
+
+def erase(rows: int) -> str:
+    """The escape codes that clear the ``rows`` rows ending at the cursor's row, leaving the
+    cursor at the start of the first of them."""
+    return "" if rows <= 0 else "\r\033[K" + "\033[A\033[K" * (rows - 1)
+
+
 class Talk:
     def __init__(self, bot: Bot, out: TextIO = sys.stdout) -> None:
         self.bot = bot
         self.out = out
         self.names: dict[int, str] = {}
-        self.streaming: dict[tuple[int, int], str] = {}      # (from, sid) -> text so far
+        self.streaming: dict[tuple[int, int], str] = {}      # (from, sid) -> "Name: text so far"
         self.walk: asyncio.Task[None] | None = None
         self.companion: int | None = None     # user id of the companion summoned in this session
         self.live = out.isatty()          # stream partial speech in place on a terminal only
+        self.shown = 0                    # rows below the transcript on screen, the cursor on the last
+        self.typing: str | None = None    # the line being typed, when the terminal's echo is ours
         bot.listeners.append(self.on_message)
 
+    def columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return 80
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def _redraw(self, before: str = "") -> None:
+        """Erase the streamed rows, write ``before`` (finished lines), draw the streams again."""
+        cols = self.columns()
+        rows = [fit(t + " …", cols) for t in self.streaming.values()]
+        if self.typing is not None:
+            rows.append(fit("> " + self.typing, cols))
+        self._write(erase(self.shown) + before + "\n".join(rows))
+        self.shown = len(rows)
+
     def print(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        if self.live and (self.shown or self.streaming or self.typing is not None):
+            self._redraw(line + "\n")
+        else:
+            print(line, file=self.out, flush=True)
 
     def on_message(self, msg: dict[str, Any]) -> None:
         t = msg.get("t")
@@ -53,16 +115,16 @@ class Talk:
                 if not self.live:
                     return
                 key = (who, sid)
-                first = key not in self.streaming
-                self.streaming[key] = self.streaming.get(key, "") + msg.get("text", "")
-                if first:
-                    print(f"{tag}{msg.get('name')}: ", end="", file=self.out, flush=True)
-                print(msg.get("text", ""), end="", file=self.out, flush=True)
+                self.streaming[key] = (self.streaming.get(key) or f"{tag}{msg.get('name')}:") + \
+                    (" " if key not in self.streaming else "") + str(msg.get("text", "")).replace("\n", " ")
+                self._redraw()
                 return
-            if sid is not None and self.streaming.pop((who, sid), None) is not None:
-                print("\r\033[K", end="", file=self.out)        # replace the streamed line
+            if sid is not None:
+                self.streaming.pop((who, sid), None)             # the final replaces the streamed row
             if who != self.bot.user:
                 self.print(f"{tag}{msg.get('name')}: {msg.get('text')}")
+            elif self.live and self.shown:
+                self._redraw()
         elif t == "presence":
             for p in msg.get("online", []):
                 self.names[p["user"]] = p["name"]
@@ -166,6 +228,85 @@ class Talk:
         return True
 
 
+class LineEditor:
+    """The person's typing on a terminal, without the terminal's own echo: the line being typed
+    is drawn by `Talk` as the last row below the transcript, so every row there is ours to
+    erase and redraw exactly (an echo would land at an unknown place after a streamed row).
+    Enter sends the line, Backspace and Ctrl-U edit it, Ctrl-D on an empty line ends input,
+    Ctrl-C interrupts as usual; other control keys and escape sequences are ignored."""
+
+    def __init__(self, talk: Talk, fd: int) -> None:
+        self.talk, self.fd = talk, fd
+        self.lines: asyncio.Queue[str] = asyncio.Queue()
+        self.buffer = ""
+        self._saved: Any = None
+        self._escape = False
+        import codecs
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def start(self) -> None:
+        import termios
+        self._saved = termios.tcgetattr(self.fd)
+        attrs = termios.tcgetattr(self.fd)
+        attrs[3] &= ~(termios.ICANON | termios.ECHO)
+        attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 1, 0
+        termios.tcsetattr(self.fd, termios.TCSADRAIN, attrs)
+        asyncio.get_running_loop().add_reader(self.fd, self._readable)
+        self.talk.typing = ""
+        self.talk._redraw()
+
+    def stop(self) -> None:
+        import termios
+        try:
+            asyncio.get_running_loop().remove_reader(self.fd)
+        except RuntimeError:
+            pass
+        if self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
+        if self.talk.typing is not None:
+            self.talk.typing = None
+            self.talk._redraw()
+
+    async def readline(self) -> str:
+        """The next line with its newline, or "" at the end of input."""
+        return await self.lines.get()
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, 1024)
+        except OSError:
+            data = b""
+        if not data:
+            self.lines.put_nowait("")
+            return
+        for ch in self._decoder.decode(data):
+            self.key(ch)
+        self.talk.typing = self.buffer
+        self.talk._redraw()
+
+    def key(self, ch: str) -> None:
+        if self._escape:                      # skip an escape sequence (arrow keys and such)
+            self._escape = not (ch.isalpha() or ch == "~")
+            return
+        if ch == "\x1b":
+            self._escape = True
+        elif ch in "\r\n":
+            line, self.buffer = self.buffer, ""
+            self.talk.typing = ""
+            self.talk._redraw(line + "\n")     # the typed line stays in the transcript
+            self.lines.put_nowait(line + "\n")
+        elif ch in "\x7f\b":
+            self.buffer = self.buffer[:-1]
+        elif ch == "\x15":
+            self.buffer = ""
+        elif ch == "\x04":
+            if not self.buffer:
+                self.lines.put_nowait("")
+        elif ch >= " " or ch == "\t":
+            self.buffer += " " if ch == "\t" else ch
+
+
 async def join(args: argparse.Namespace, tokens: TokenStore, out: TextIO = sys.stdout) -> tuple[Bot, bool]:
     """Connect with the token chosen by `tokens.choose`; a kept token the server does not know
     (its data reset) becomes a new account, said in one line. Keeps the welcome's token;
@@ -202,15 +343,20 @@ async def main_async(args: argparse.Namespace) -> int:
                + 
                "type to speak, /help for commands")
     loop = asyncio.get_running_loop()
+    editor = LineEditor(talk, sys.stdin.fileno()) if talk.live and sys.stdin.isatty() else None
+    if editor is not None:
+        editor.start()
     try:
         while not bot.closed:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
+            line = await (editor.readline() if editor else loop.run_in_executor(None, sys.stdin.readline))
             if line == "":                              # end of input: let replies arrive, then leave
                 await asyncio.sleep(args.linger)
                 break
             if not await talk.command(line):
                 break
     finally:
+        if editor is not None:
+            editor.stop()
         await bot.close()
     if bot.closed_code not in (None, 1000) and not bot.closed_by_us:
         talk.print(f"* disconnected: {bot.closed_code} {bot.closed_reason}")

@@ -17,6 +17,7 @@ from typing import Any
 TAB_LINES = 200           # lines kept per tab
 BUBBLE_S = 6.0            # a speech bubble stays this long after its last words
 BUBBLES_SHOWN = 3         # lines over one head at once; an older one makes way for the newest
+STREAM_STALE_S = 30.0     # a streamed line with no final this long after its last piece is dropped
 NEAR = "near"
 
 
@@ -73,6 +74,7 @@ class ChatModel:
         self.bubbles: dict[int, deque[Bubble]] = {}
         self._seen: set[int] = set()
         self._streams: dict[tuple[int, int], Line] = {}       # (sender, sid) -> streaming line
+        self._stream_at: dict[tuple[int, int], tuple[float, str]] = {}   # last piece: when, which tab
         self._pending: dict[int, tuple[str, Line]] = {}       # rid -> (tab, own line)
         self._rids = itertools.count(1)
         self.names: dict[int, str] = {}                       # user id -> name, for tab titles
@@ -107,6 +109,8 @@ class ChatModel:
     # -- incoming --------------------------------------------------------------------------------
     def on_chat(self, msg: dict[str, Any], now: float) -> Line | None:
         """A server `chat` map; returns the line shown (None for a duplicate)."""
+        if self._stream_at:
+            self.expire_streams(now)
         ch = str(msg["ch"])
         sender = int(msg.get("from") or 0)
         text = msg["text"]
@@ -125,19 +129,24 @@ class ChatModel:
         sid = msg.get("sid")
         mid = msg.get("id")
         speaker = msg.get("e")
+        new = True
         if sid is not None:
             stream = (sender, int(sid))
             line = self._streams.get(stream)
+            new = line is None
             if line is None:
                 line = Line("", name, sender, partial=True)
                 self._streams[stream] = line
                 tab.lines.append(line)
             if msg.get("partial"):
                 line.text += text
+                self._stream_at[stream] = (now, key)
             else:
+                # The final is authoritative: its whole text replaces the pieces, however long.
                 line.text, line.partial = text, False
                 line.id, line.ts = mid, int(msg.get("ts") or 0)
                 del self._streams[stream]
+                self._stream_at.pop(stream, None)
                 if mid is not None:
                     self._seen.add(int(mid))
         else:
@@ -147,7 +156,7 @@ class ChatModel:
                 self._seen.add(int(mid))
             line = Line(text, name, sender, mid, int(msg.get("ts") or 0))
             tab.lines.append(line)
-        if key != self.active:
+        if key != self.active and new:
             tab.unread += 1
         if speaker is not None:
             said = self.bubbles.setdefault(int(speaker), deque(maxlen=BUBBLES_SHOWN))
@@ -223,7 +232,27 @@ class ChatModel:
             msg["before"] = tab.history_cursor
         return msg
 
+    def expire_streams(self, now: float) -> None:
+        """Drop streamed lines whose final never came (the speaker left, the connection
+        dropped): their words were never confirmed, so they do not stay in the tab or bubble."""
+        for stream, (at, key) in list(self._stream_at.items()):
+            if now - at < STREAM_STALE_S:
+                continue
+            line = self._streams.pop(stream)
+            del self._stream_at[stream]
+            tab = self.tabs.get(key)
+            if tab is not None and line in tab.lines:
+                tab.lines.remove(line)
+            for e, said in list(self.bubbles.items()):
+                kept = [b for b in said if b.line is not line]
+                if len(kept) != len(said):
+                    if kept:
+                        self.bubbles[e] = deque(kept, maxlen=BUBBLES_SHOWN)
+                    else:
+                        del self.bubbles[e]
+
     def expire_bubbles(self, now: float) -> None:
+        self.expire_streams(now)
         for e, said in list(self.bubbles.items()):
             if any(b.until < now for b in said):
                 kept = [b for b in said if b.until >= now]

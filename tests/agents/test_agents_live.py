@@ -131,9 +131,11 @@ async def test_speech_streams_partials_in_order_then_a_final(tmp_path):
             final = await alice.wait_for(final_from("Mira"), timeout=10)
             chunks = [m for _, m in alice._log if _ >= mark and m.get("t") == "chat" and m.get("partial")
                       and m.get("sid") == final["sid"]]
-            assert len(chunks) >= 3
+            assert chunks                                 # a checked sentence at a time
             assert [c["seq"] for c in chunks] == list(range(len(chunks)))
-            assert "".join(c["text"] for c in chunks).strip() == final["text"]
+            streamed = "".join(c["text"] for c in chunks)
+            assert final["text"].startswith(streamed) and "Lookout" in streamed
+            assert final["text"].endswith("Would you like me to walk you there?")      # the fixed tail
             assert all("id" not in c for c in chunks) and isinstance(final["id"], int)
 
 
@@ -364,9 +366,8 @@ async def test_slow_backend_does_not_hold_the_tick(tmp_path):
     async with running_server(tmp_path, agents="guide") as srv:
         srv.agents.brains["scripted"] = ScriptedBrain(delay_s=0.25)         # ~3 s per line
         async with await Bot.connect(srv.url, "Alice") as alice:
-            await alice.say("Mira, where is the lookout?")
-            await alice.wait_for(lambda m: m.get("t") == "chat" and m.get("partial"), timeout=10)
             snaps, tick = alice.snaps_received, srv.realm.all_spaces()[0].tick_no
+            await alice.say("Mira, where is the lookout?")
             final = await alice.wait_for(final_from("Mira"), timeout=20)
             assert "Lookout" in final["text"]
             # while the brain was slow, ticks and snapshots kept their rate (about 30 a second)

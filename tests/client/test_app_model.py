@@ -161,6 +161,26 @@ def test_streamed_agent_speech_grows_then_is_replaced_by_the_final_text():
     assert [(b.text, b.partial) for b in chat.bubbles[9]] == [("Hello there!", False)]     # the same bubble
 
 
+def test_a_long_streamed_line_is_replaced_whole_and_one_whose_final_never_came_is_dropped():
+    from client.app.chat import STREAM_STALE_S
+    chat = ChatModel()
+    chat.me = 1
+    base = {"t": "chat", "ch": "near", "from": 9, "name": "Iris", "e": 9, "sid": 5}
+    long = "The Cafe is about 43 m north-east of here, past the fountain. " * 6
+    chat.on_chat({**base, "text": long, "partial": True}, now=0.0)
+    chat.on_chat({**base, "text": "Short final.", "id": 60, "ts": 1}, now=0.5)
+    assert chat.texts() == ["Short final."] and chat.bubbles[9][-1].text == "Short final."
+    chat.on_chat({**base, "sid": 6, "text": "Half a line", "partial": True}, now=1.0)
+    chat.on_chat({"t": "chat", "ch": "dm", "from": 9, "to": 1, "name": "Iris", "sid": 7, "text": "psst",
+                  "partial": True}, now=1.0)
+    assert chat.tabs["dm:9"].unread == 1
+    chat.on_chat({**base, "sid": 6, "text": " more", "partial": True}, now=2.0)
+    assert chat.texts() == ["Short final.", "Half a line more"]
+    chat.expire_bubbles(2.0 + STREAM_STALE_S + 1)
+    assert chat.texts() == ["Short final."] and chat.texts("dm:9") == []
+    assert all(b.line.text != "Half a line more" for b in chat.bubbles.get(9, ()))
+
+
 def test_chat_tabs_history_and_dm_dedupe():
     chat = ChatModel()
     chat.me = 1

@@ -4,14 +4,16 @@ It perceives what its session receives (chat lines addressed to it or said near 
 its space the way a client reads snapshots; it decides what to do with explicit logic
 (world/agents/intent.py, the order state machine, memory retrieval); the brain only phrases
 the reply. Everything it does goes through the paths people use: `Space.set_intent` for
-movement, the store then the chat fan-out for speech, the same blocks and mutes, and a chat
-rate bucket like a connection's.
+movement, the realm's chat paths for speech (the same blocks, mutes and validation), and the
+rate buckets of a connection. Speech and emotes go through world/space/chat.py, the functions
+that serve people's `chat` and `emote` messages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,9 +24,10 @@ from world.agents import perception as P
 from world.agents.orders import OrderBook
 from world.agents.persona import Persona
 from world.logs import event
-from world.net.limits import TokenBucket
-from world.protocol import decode_server, encode
-from world.protocol.messages import Move
+from world.net.limits import Limits
+from world.protocol import ProtocolError, decode_server
+from world.protocol.messages import RATE_CLASS, Move, validate
+from world.space.realm import Refusal
 
 if TYPE_CHECKING:
     from world.agents.host import AgentHost
@@ -121,7 +124,9 @@ class Agent:
         self.home: tuple[float, float, float] | None = None      # x, y, yaw of its station
         self.seq = 0
         self.sid = 0
-        self.speech = TokenBucket(*host.cfg.rate_chat)
+        cfg = host.cfg     # the rate buckets of a connection, with the server's own settings
+        self.limits = Limits({"input": cfg.rate_input, "chat": cfg.rate_chat, "request": cfg.rate_request},
+                             cfg.strikes, cfg.rate_errors_shown)
         self.agent_turns: dict[int, collections.deque[float]] = {}
         self.down_said = False          # said "I cannot think right now" since the last success
         self.backoff_s = 0.0
@@ -292,126 +297,132 @@ class Agent:
                 self.pump()
 
     # -- speech -----------------------------------------------------------------------------------
-    def _audience(self, to: Heard | None) -> tuple[str, list[Session], int | None]:
-        """Channel, recipients and DM target of the agent's next line."""
-        realm = self.host.realm
+    def _channel(self, to: Heard | None) -> tuple[str, int | None]:
+        """Channel and DM target of the agent's next line: a companion speaks to its owner by
+        DM, an answer to a DM is a DM, anything else is said out loud."""
         if self.private_only:
-            owner = realm.online(self.owner) if self.owner is not None else None
-            return "dm", [owner] if owner else [], self.owner
+            return "dm", self.owner
         if to is not None and to.ch == "dm":
-            person = realm.online(to.speaker)
-            return "dm", [person] if person else [], to.speaker
-        space = self.space
-        if space is None:
-            return "near", [], None
-        return "near", [s for s in space.hearers(self.entity) if s is not self.session], None
+            return "dm", to.speaker
+        return "near", None
+
+    async def _may_speak(self) -> bool:
+        """The same rules as a person's connection: no line while muted, and one token of the
+        chat rate per line (an agent waits for it where a person would be refused)."""
+        from world.space.realm import now_ms
+        session = self.session
+        if session is None or not session.alive:
+            return False
+        if session.is_muted(now_ms()):
+            event("agent_muted", agent=self.key)
+            return False
+        while not self.limits.allow(RATE_CLASS["chat"]):
+            await asyncio.sleep(0.2)
+            if self.session is None or not self.session.alive:
+                return False
+        return True
 
     async def say(self, draft: str, facts: tuple[str, ...] | list[str] = (), to: Heard | None = None,
                   context: tuple[str, ...] = (), tail: str = "") -> str:
-        """Phrase a draft with the brain and stream it; the final line is stored, then sent.
-        `tail` is said word for word after the phrased part: a question the logic depends on
-        ("Shall I place the order?") is never left to the model's wording."""
-        from world.agents.speech import phrase
+        """Phrase a draft with the brain and say it: each sentence the checks let through is
+        streamed at once to those who hear the agent then; the final line (those sentences,
+        plus the draft's sentences for any fact the model lost, plus `tail` word for word) is
+        stored, then sent to them and whoever hears it now. `tail` is a question the logic
+        depends on ("Shall I place the order?"): it is never left to the model's wording."""
+        from world.agents.speech import Phrasing, phrase
+        from world.space import chat
         self.allow("say_private" if self.private_only else "say")
-        ch, audience, target = self._audience(to)
+        ch, target = self._channel(to)
         self.sid += 1
-        sid = self.sid
-        head = {"t": "chat", "ch": ch, "from": self.user, "name": self.name, "sid": sid, "partial": True}
-        if ch == "near":
-            head["e"] = self.entity
-        re_ = to.speaker if to is not None else None
-        if re_ is not None:
-            head["re"] = re_
+        speech = chat.Speech(self.sid, re=to.speaker if to is not None else None)
+        started = time.monotonic()
+        if not await self._may_speak():
+            return ""
+        report = Phrasing()
         final = draft
-        seq = 0
+        first_word: float | None = None
         brain = self.host.brain_for(self.persona)
-        if self.host.take_phrasing(brain):          # else too many lines wait on the model: say the draft
-            try:
-                async for text, done in phrase(brain, self.host.voice(self), draft, tuple(facts),
-                                               heard=to.text if to else None, context=context,
-                                               max_tokens=self.host.max_tokens,
-                                               timeout_s=self.host.phrase_timeout_s):
-                    if done:
-                        final = text
-                        break
-                    self._send_chunk(audience, {**head, "text": text, "seq": seq})
-                    seq += 1
-            finally:
+        phrased = self.host.take_phrasing(brain)     # else too many lines wait on the model: say the draft
+        try:
+            if phrased:
+                lines = phrase(brain, self.host.voice(self), draft, tuple(facts),
+                               heard=to.text if to else None, context=context, max_tokens=self.host.max_tokens,
+                               timeout_s=self.host.phrase_timeout_s, report=report)
+                async with contextlib.aclosing(lines):      # the model stops when we stop listening
+                    async for text, done in lines:
+                        if done:
+                            final = text
+                            break
+                        if self.session is None:
+                            return ""
+                        chat.say_piece(self.host.realm, self.session, ch, target, speech, text)
+                        if first_word is None:
+                            first_word = time.monotonic() - started
+        except asyncio.CancelledError:
+            if speech.started:                        # those who saw pieces get the line they started
+                await asyncio.shield(self._deliver(speech.text.strip(), ch, target, speech))
+            raise
+        except Refusal as exc:
+            event("agent_line_refused", agent=self.key, code=exc.code, level=30)
+            return ""
+        finally:
+            if phrased:
                 self.host.give_phrasing(brain)
+        kind = report.kind if phrased else "busy"
+        wording = (self.persona.key, draft, tuple(facts))
+        if kind in ("model", "mixed"):
+            self.host.keep_wording(*wording, final)
+        elif not phrased:
+            kept = self.host.kept_wording(*wording)
+            if kept is not None:
+                final, kind = kept, "cached"
         if tail:
-            self._send_chunk(audience, {**head, "text": " " + tail, "seq": seq})
             final = f"{final} {tail}"
-        await self._deliver(final, ch, target, sid, re_)
+        if await self._deliver(final, ch, target, speech):
+            if first_word is None:
+                first_word = time.monotonic() - started
+            self.host.count_line(kind, first_word,
+                                 verbatim=kind == "model" and final.strip() == f"{draft} {tail}".strip())
         return final
-
-    def _send_chunk(self, audience: list[Session], msg: dict[str, Any]) -> None:
-        frame = encode(msg)
-        for s in audience:
-            if s.alive and self.user not in s.blocks:
-                s.sink.send_frame(frame)
 
     async def say_plain(self, text: str, to: Heard | None = None, re_: int | None = None) -> None:
         """A line without the brain (the brain failed, or the words are fixed)."""
-        ch, _, target = self._audience(to)
+        from world.space import chat
+        ch, target = self._channel(to)
         self.sid += 1
-        await self._deliver(text, ch, target, self.sid, to.speaker if to is not None else re_)
+        if await self._may_speak():
+            await self._deliver(text, ch, target, chat.Speech(self.sid, re=to.speaker if to is not None else re_))
 
-    async def _deliver(self, text: str, ch: str, target: int | None, sid: int, re_: int | None = None) -> None:
-        from world.space.realm import chat_map, now_ms
-        session, realm = self.session, self.host.realm
-        if session is None or not session.alive:
-            return
-        if session.is_muted(now_ms()):
-            event("agent_muted", agent=self.key)
-            return
-        while not self.speech.take():           # the same chat rate as a person; agents wait
-            await asyncio.sleep(0.2)
-        store = realm.store
-        if ch == "near":
-            space = self.space
-            if space is None:
-                return
-            stored = await store.call("add_message", "near", self.user, text, space=space.id)
-            if self.space is None:
-                return
-            msg = chat_map(stored, entity=self.entity)
-            msg["sid"] = sid
-            if re_ is not None:
-                msg["re"] = re_
-            frame = encode(msg)
-            for h in self.space.hearers(self.entity):
-                if h is not session and self.user not in h.blocks:
-                    h.sink.send_frame(frame)
-        else:
-            if target is None:
-                return
-            blockers = await store.call("blocked_by", target)
-            if self.user in blockers:
-                return
-            stored = await store.call("add_message", "dm", self.user, text, target=target)
-            person = realm.online(target)
-            if person is not None:
-                msg = chat_map(stored)
-                msg["sid"] = sid
-                if re_ is not None:
-                    msg["re"] = re_
-                person.sink.send(msg)
-                if realm.online(target) is person:
-                    await store.call("mark_delivered", [stored.id])
+    async def _deliver(self, text: str, ch: str, target: int | None, speech: Any) -> bool:
+        """Store and send a final line through the realm's one chat path, validated like a
+        person's `chat` message. False if nothing was said (refused, or no one to say it to)."""
+        from world.space import chat
+        session = self.session
+        if session is None or not session.alive or (ch == "dm" and target is None):
+            return False
+        try:
+            msg = validate({"t": "chat", "ch": ch, "text": text, **({"to": target} if ch == "dm" else {})})
+            await chat.say(self.host.realm, session, msg, speech)   # type: ignore[arg-type]
+        except ProtocolError as exc:
+            event("agent_line_invalid", agent=self.key, code=exc.code, level=40)
+            return False
+        except Refusal as exc:
+            event("agent_line_refused", agent=self.key, code=exc.code, level=30)
+            return False
         self.said.append(text)
         del self.said[:-50]
+        return True
 
     def emote(self, e: str) -> None:
-        """An emote, seen by everyone who can see the agent (as chat.handle_emote does for people)."""
-        from world.space.realm import now_ms
+        """An emote through the realm's emote path (as a person's `emote`), if the chat rate allows."""
+        from world.space import chat
         self.allow("emote")
-        space, session = self.space, self.session
-        if space is None or session is None or session.is_muted(now_ms()):
+        if self.session is None or self.space is None or not self.limits.allow(RATE_CLASS["emote"]):
             return
-        frame = encode({"t": "emote", "e": self.entity, "emote": e})
-        for w in space.hearers(self.entity, self.host.cfg.interest_radius):
-            if w is not session and self.user not in w.blocks:
-                w.sink.send_frame(frame)
+        try:
+            chat.emote(self.host.realm, self.session, validate({"t": "emote", "e": e}).e)  # type: ignore[attr-defined]
+        except Refusal as exc:
+            event("agent_emote_refused", agent=self.key, code=exc.code)
 
     # -- movement ---------------------------------------------------------------------------------
     def _intent(self, fwd: float, yaw: float) -> None:

@@ -17,7 +17,9 @@ the caller decides what to say instead.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import ctypes
 import importlib.util
 import os
 import random
@@ -54,6 +56,10 @@ class Brain(Protocol):
     """What an agent needs from a language model."""
 
     name: str
+    # Whether the speech layer should quote what the person said and world notes in the
+    # prompt. A small local model only rewords the draft: quoted text costs it time before
+    # the first word and gives it words to repeat that the checks then refuse.
+    quotes_world: bool
 
     def stream(self, messages: Messages, *, max_tokens: int = 64, temperature: float = 0.6,
                stop: Sequence[str] = ()) -> AsyncIterator[str]:
@@ -96,6 +102,21 @@ class _Failed:
         self.exc = exc
 
 
+def llama_cpp_seq_get(ctx: Any) -> bytes:
+    """Sequence 0's KV cache as bytes (llama.cpp's public state API)."""
+    import llama_cpp
+    size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+    buf = (ctypes.c_uint8 * size)()
+    got = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+    return bytes(buf[:got])
+
+
+def llama_cpp_seq_set(ctx: Any, buf: Any, size: int) -> int:
+    """Replace sequence 0's KV cache with saved bytes; returns the bytes read (0 on failure)."""
+    import llama_cpp
+    return int(llama_cpp.llama_state_seq_set_data(ctx, buf, size, 0))
+
+
 LLM_NICE = 10     # the model thread yields the CPU to the tick and the sockets
 
 
@@ -117,15 +138,26 @@ class LocalBrain:
     ``loop.call_soon_threadsafe`` into an ``asyncio.Queue``. A consumer that stops early
     (break, timeout, cancel) sets a flag that the worker checks between tokens, so the
     worker is free again within a token.
+
+    Prompt caching: every message but the last depends only on the persona (speech.py puts
+    the instructions, the persona and two examples there). That prefix is evaluated once per
+    persona and its KV cache kept (``llama_state_seq_get_data``, a few hundred KB); a line
+    for another persona restores its prefix in under a millisecond, and only the last
+    message (the draft, ~20 tokens) is read before the first token. llama-cpp-python's own
+    ``save_state``/``LlamaRAMCache`` copy every token's logits as well: 90 ms to save and
+    165 ms to restore here, slower than reading the prefix again.
     """
 
     name = "local"
+    quotes_world = False
+    PREFIXES = 8            # persona prefixes kept (LRU)
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, n_ctx: int = 1024,
                  n_threads: int | None = None, seed: int = 42, *,
                  n_threads_batch: int | None = None,
-                 repeat_penalty: float = 1.3, frequency_penalty: float = 0.2,
-                 presence_penalty: float = 0.1, top_p: float = 0.9, top_k: int = 40) -> None:
+                 repeat_penalty: float = 1.0, frequency_penalty: float = 0.0,
+                 presence_penalty: float = 0.0, top_p: float = 0.9, top_k: int = 40,
+                 prefix_states: bool = True) -> None:
         self.model_path = Path(model_path) if model_path else None
         self.n_ctx = n_ctx
         # One thread per two cores (at most 4), for prompt reading too: on a small shared
@@ -140,12 +172,17 @@ class LocalBrain:
         self.presence_penalty = presence_penalty
         self.top_p = top_p
         self.top_k = top_k
+        self.prefix_states = prefix_states    # False: llama-cpp-python's own prefix reuse only (the bench's baseline)
         self.load_s: float | None = None
         # Observability (read by tests and /stats): finished generations, how many were
         # stopped early, and the tokens of the latest one.
         self.generations = 0
         self.stopped_early = 0
         self.last_tokens = 0
+        self.prefix = {"hits": 0, "restored": 0, "built": 0}   # how each prompt's prefix was had
+        self.prompt_tokens_read = 0           # prompt tokens evaluated (not taken from a cache)
+        self._prefixes: collections.OrderedDict[tuple[int, ...], bytes] = collections.OrderedDict()
+        self._formatter: Any = None
         self._llm: Any = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._start_lock = threading.Lock()
@@ -189,6 +226,7 @@ class LocalBrain:
             except Exception as exc:  # llama raises ValueError on a bad file
                 raise BrainError(f"cannot load {path}: {exc}") from exc
             self.load_s = time.perf_counter() - t0
+            self._formatter = self._chat_formatter(self._llm)
             if progress:
                 progress(f"local model loaded in {self.load_s:.2f} s")
 
@@ -226,6 +264,78 @@ class LocalBrain:
             if self._pending == 0:
                 self._idle.set()
 
+    @staticmethod
+    def _chat_formatter(llm: Any) -> Any:
+        """The GGUF's own chat template (what ``create_chat_completion`` would use), or None."""
+        template = (getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template")
+        if not template:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def text(token: int) -> str:
+            return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+        return Jinja2ChatFormatter(template=template, eos_token=text(llm.token_eos()),
+                                   bos_token=text(llm.token_bos()), stop_token_ids=[llm.token_eos()])
+
+    def _prompt(self, messages: Messages) -> tuple[list[int], list[int], list[str]]:
+        """The prompt's tokens, the tokens of its persona prefix (everything before the last
+        message's text; empty if it does not tokenize as a prefix) and the template's stops."""
+        llm = self._llm
+        res = self._formatter(messages=messages)
+        bos = not res.added_special
+        tokens = llm.tokenize(res.prompt.encode("utf-8"), add_bos=bos, special=True)
+        cut = res.prompt.rfind(messages[-1].get("content", "")) if len(messages) > 1 else -1
+        prefix: list[int] = []
+        if cut > 0:
+            head = llm.tokenize(res.prompt[:cut].encode("utf-8"), add_bos=bos, special=True)
+            if tokens[:len(head)] == head and len(head) < len(tokens):
+                prefix = head
+        stops = res.stop if isinstance(res.stop, list) else [res.stop] if res.stop else []
+        return tokens, prefix, stops
+
+    def _hold_prefix(self, prefix: list[int]) -> None:
+        """Make the context hold exactly ``prefix`` (or more of this prompt): keep it, restore
+        it from the saved sequence state, or evaluate it once and save it."""
+        llm = self._llm
+        n = len(prefix)
+        if llm.n_tokens >= n and list(llm.input_ids[:n]) == prefix:
+            self.prefix["hits"] += 1
+            return
+        key = tuple(prefix)
+        saved = self._prefixes.get(key)
+        if saved is not None:
+            buf = (ctypes.c_uint8 * len(saved)).from_buffer_copy(saved)
+            if llama_cpp_seq_set(llm.ctx, buf, len(saved)) == len(saved):
+                llm.n_tokens = n
+                llm.input_ids[:n] = prefix
+                self._prefixes.move_to_end(key)
+                self.prefix["restored"] += 1
+                return
+        llm.reset()
+        llm.eval(prefix)
+        self.prompt_tokens_read += n
+        self._prefixes[key] = llama_cpp_seq_get(llm.ctx)
+        while len(self._prefixes) > self.PREFIXES:
+            self._prefixes.popitem(last=False)
+        self.prefix["built"] += 1
+
+    def _completion(self, messages: Messages, params: dict[str, Any]) -> Any:
+        """A streamed completion, the persona prefix taken from its saved state if it can be."""
+        llm = self._llm
+        if self._formatter is None or not self.prefix_states:
+            return llm.create_chat_completion(messages=messages, stream=True, **params)
+        tokens, prefix, stops = self._prompt(messages)
+        if prefix:
+            self._hold_prefix(prefix)
+        reused = 0
+        for a, b in zip(llm.input_ids[:llm.n_tokens], tokens):
+            if a != b:
+                break
+            reused += 1
+        self.prompt_tokens_read += max(1, len(tokens) - reused)
+        params = {**params, "stop": list(params.get("stop", [])) + stops}
+        return llm.create_completion(prompt=tokens, stream=True, **params)
+
     def _generate(self, messages: Messages, params: dict[str, Any], cancel: threading.Event,
                   put: Callable[[object], None]) -> None:
         tokens = 0
@@ -234,14 +344,14 @@ class LocalBrain:
                 return
             if self._llm is None:
                 self._load(None)
-            chunks = self._llm.create_chat_completion(messages=messages, stream=True, **params)
+            chunks = self._completion(messages, params)
             try:
                 for chunk in chunks:
                     if cancel.is_set():
                         self.stopped_early += 1
                         break
                     choice = chunk["choices"][0]
-                    text = choice.get("delta", {}).get("content")
+                    text = choice.get("text") if "text" in choice else choice.get("delta", {}).get("content")
                     if text:
                         tokens += 1
                         put(text)
@@ -327,6 +437,7 @@ class OpenAIBrain:
     """
 
     name = "openai"
+    quotes_world = True          # a capable model words its answer better knowing the question
 
     def __init__(self, base_url: str | None = None, model: str | None = None,
                  api_key: str | None = None, timeout_s: float = 15.0, retries: int = 2, *,
@@ -485,17 +596,23 @@ _WORD_PIECE = re.compile(r"\s*\S+")
 
 
 class ScriptedBrain:
-    """Streams back the draft found in the prompt: the text after the last line starting
-    ``DRAFT:`` in the last user message, in word-sized pieces (" word"), optionally with a
-    delay per piece. ``fail=True`` raises ``BrainError``. ``max_tokens`` caps the pieces
-    and ``stop`` cuts the text at the first stop sequence, as a real model would."""
+    """Deterministic, for tests. By default it streams back the draft found in the prompt
+    (the text after the last line starting ``DRAFT:`` in the last user message)
+    in word-sized pieces (" word"); with ``replies`` it streams those texts instead, one per
+    call, in order (then the draft again): a model's recorded outputs, replayed to test the
+    checks. Optionally a delay per piece; ``fail=True`` raises ``BrainError``. ``max_tokens``
+    caps the pieces and ``stop`` cuts the text at the first stop sequence, as a real model
+    would."""
 
     name = "scripted"
+    quotes_world = False
 
-    def __init__(self, delay_s: float = 0.0, fail: bool = False) -> None:
+    def __init__(self, delay_s: float = 0.0, fail: bool = False, replies: Sequence[str] = ()) -> None:
         self.delay_s = float(delay_s)
         self.fail = fail
+        self.replies = list(replies)
         self.calls = 0
+        self.prompts: list[Messages] = []
 
     async def start(self, progress: Progress | None = None) -> None:
         if progress:
@@ -515,9 +632,10 @@ class ScriptedBrain:
     async def stream(self, messages: Messages, *, max_tokens: int = 64, temperature: float = 0.6,
                      stop: Sequence[str] = ()) -> AsyncIterator[str]:
         self.calls += 1
+        self.prompts.append([dict(m) for m in messages])
         if self.fail:
             raise BrainError("scripted failure")
-        text = self.draft_of(messages)
+        text = self.replies.pop(0) if self.replies else self.draft_of(messages)
         cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
         if cut >= 0:
             text = text[:cut]

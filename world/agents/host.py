@@ -9,6 +9,9 @@ and owns the brains (loaded once) and the memory bank.
 from __future__ import annotations
 
 import asyncio
+import collections
+import random
+import statistics
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -57,6 +60,16 @@ class AgentHost:
         self.progress: Callable[[str], None] | None = None
         self._phrasing: dict[int, int] = {}           # id(brain) -> lines being phrased or waiting
         self.drafts_direct = 0                        # lines said as drafts because the brain was busy
+        # Every line said through `Agent.say`, by who worded it: the model alone ("model", of
+        # which "verbatim" repeated the draft word for word), the model plus draft sentences
+        # for facts it lost ("mixed"), the draft because the model's first sentence failed the
+        # checks ("draft") or because the brain was busy ("busy").
+        # "cached": the brain was busy, and the model's own checked wording of the same draft,
+        # from an earlier line, was said.
+        self.lines = {"total": 0, "model": 0, "verbatim": 0, "mixed": 0, "cached": 0, "draft": 0, "busy": 0}
+        self.wordings: collections.OrderedDict[tuple[str, str, tuple[str, ...]], list[str]] = \
+            collections.OrderedDict()                 # (persona, draft, facts) -> the model's finals
+        self.first_words: collections.deque[float] = collections.deque(maxlen=1000)   # seconds
         self.started = False
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -112,11 +125,44 @@ class AgentHost:
     def give_phrasing(self, brain: Brain) -> None:
         self._phrasing[id(brain)] -= 1
 
+    def count_line(self, kind: str, first_word_s: float | None, verbatim: bool = False) -> None:
+        """One line said: who worded it, and how long until its first words went out."""
+        self.lines["total"] += 1
+        self.lines[kind] = self.lines.get(kind, 0) + 1
+        self.lines["verbatim"] += verbatim
+        if first_word_s is not None:
+            self.first_words.append(first_word_s)
+
+    WORDINGS = 512          # drafts whose model wordings are kept
+    WORDINGS_EACH = 3       # wordings kept per draft
+
+    def keep_wording(self, persona: str, draft: str, facts: tuple[str, ...], final: str) -> None:
+        """Remember a line the model worded and the checks passed, for when the brain is busy."""
+        key = (persona, draft, facts)
+        kept = self.wordings.setdefault(key, [])
+        if final not in kept:
+            kept.append(final)
+            del kept[:-self.WORDINGS_EACH]
+        self.wordings.move_to_end(key)
+        while len(self.wordings) > self.WORDINGS:
+            self.wordings.popitem(last=False)
+
+    def kept_wording(self, persona: str, draft: str, facts: tuple[str, ...]) -> str | None:
+        """A wording the model gave this very draft before (checked then), or None. The
+        draft is the whole source of a line's claims, so its checked wording is as true now."""
+        kept = self.wordings.get((persona, draft, facts))
+        if not kept:
+            return None
+        self.wordings.move_to_end((persona, draft, facts))
+        return random.choice(kept)
+
     def voice(self, agent: Agent) -> Voice:
+        """The persona's voice, the same for every agent of the persona (every companion is
+        "Pip"): the brain keeps one evaluated prompt prefix per voice, and an owner's name
+        would make one per owner."""
         from world.agents.speech import Voice
         p = agent.persona
-        role = p.role if agent.owner is None else f"{p.role}; you belong to {agent.owner_name}"
-        return Voice(agent.name, role, p.style)
+        return Voice(p.name, p.role, p.style)
 
     def behaviour(self, agent: Agent) -> Behaviour:
         return BEHAVIOURS[agent.persona.kind]
@@ -141,7 +187,11 @@ class AgentHost:
                 "brain_down": sum(1 for a in agents if a.down_said),
                 "refused_actions": sum(len(a.refused) for a in agents),
                 "drafts_direct": self.drafts_direct,
-                "generations": {k: getattr(b, "generations", None) for k, b in self.brains.items()}}
+                "lines": dict(self.lines),
+                "first_word_p50_ms": (round(statistics.median(self.first_words) * 1000, 1)
+                                      if self.first_words else None),
+                "generations": {k: getattr(b, "generations", None) for k, b in self.brains.items()},
+                "prompt_prefix": {k: dict(b.prefix) for k, b in self.brains.items() if hasattr(b, "prefix")}}
 
     # -- stationed agents -------------------------------------------------------------------------
     def _space_opened(self, space: Space) -> None:

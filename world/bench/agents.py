@@ -2,6 +2,12 @@
 
   brain      the local brain (SmolLM2-135M through llama-cpp-python): time to first token
              p50/p95 and tokens per second, over short rephrasing prompts
+  phrasing   20 drafts of the three personas phrased as agents phrase them: time to the first
+             words released (p50), the share of lines the model worded, and lines whose
+             streamed words are not all in the final; today's checked streaming and, in the
+             same process, the frozen phrasing before it (world/bench/speech_baseline.py)
+  quiet      one person and their companion in conversation on an otherwise empty server:
+             time from the person's line to the first words back (p50) and the model's share
   memory     retrieval (recency + importance + relevance) over 10,000 memories of one pair
   tick       the server's tick p99 with 200 bots walking and chatting, first with no agent
              talking, then with 20 companions in conversation with their owners (each owner
@@ -36,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agents", type=int, default=20, help="companions in conversation (default 20)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per tick run (default 30)")
     parser.add_argument("--prompts", type=int, default=20, help="brain prompts timed (default 20)")
-    parser.add_argument("--skip-tick", action="store_true", help="only the brain and memory parts")
+    parser.add_argument("--lines", type=int, default=40, help="drafts phrased, and quiet-conversation lines (default 40)")
+    parser.add_argument("--skip-tick", action="store_true", help="no tick runs (brain, phrasing, memory, quiet)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the results")
 
 
@@ -57,17 +64,19 @@ def start_server(data: Path, agents: str, env_extra: dict[str, str]) -> tuple[su
     raise RuntimeError("agora serve did not start")
 
 
-async def talkers(url: str, n: int, until: float) -> dict[str, Any]:
-    """n owners, each with a summoned companion, talking to it until the deadline."""
+async def talkers(url: str, n: int, until: float, pause: float = 1.0) -> dict[str, Any]:
+    """n owners, each with a summoned companion, talking to it until the deadline (a line,
+    the reply, then `pause` seconds)."""
     from client.bot import Bot
+    from world.bench.brain_speed import unheard_words
     bots = [await Bot.connect(url, f"Owner{i}") for i in range(n)]
     comps = [(await b.request("summon", agent="companion", timeout=30))["user"] for b in bots]
     firsts: list[float] = []
     finals: list[float] = []
-    failed = drafted = 0
+    failed = drafted = bad = 0
 
     async def converse(i: int, bot: Any, comp: int) -> None:
-        nonlocal failed, drafted
+        nonlocal failed, drafted, bad
         k = i
         await asyncio.sleep(i * 0.15)                         # staggered starts
         while time.monotonic() < until:
@@ -76,23 +85,28 @@ async def talkers(url: str, n: int, until: float) -> dict[str, Any]:
             await bot.dm(comp, TALK_LINES[k % len(TALK_LINES)], timeout=30)
             k += 1
             try:
-                # the first words: a streamed chunk, or the whole line when it was said as drafted
+                # the first words: a streamed piece, or the whole line when nothing was streamed
                 first = await bot.wait_for(lambda m: m.get("t") == "chat" and m.get("from") == comp,
                                            timeout=30, since=mark)
                 firsts.append(time.perf_counter() - t0)
+                final = first
                 if first.get("partial"):
-                    await bot.wait_for(lambda m: m.get("t") == "chat" and m.get("from") == comp
-                                       and not m.get("partial"), timeout=30, since=mark)
+                    final = await bot.wait_for(lambda m: m.get("t") == "chat" and m.get("from") == comp
+                                               and not m.get("partial"), timeout=30, since=mark)
                 finals.append(time.perf_counter() - t0)
                 drafted += not first.get("partial")
+                pieces = [m.get("text", "") for m in bot.inbox["chat"] if m.get("from") == comp
+                          and m.get("partial") and m.get("sid") == final.get("sid")]
+                bad += unheard_words(final.get("text", ""), pieces) > 0
             except TimeoutError:
                 failed += 1
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(pause)
 
     await asyncio.gather(*(converse(i, b, c) for i, (b, c) in enumerate(zip(bots, comps))))
     for b in bots:
         await b.close()
-    return {"replies": len(finals), "reply_timeouts": failed, "replies_as_drafted": drafted,
+    return {"replies": len(finals), "reply_timeouts": failed, "replies_unstreamed": drafted,
+            "replies_bad_partials": bad,
             "reply_first_p50_ms": round(statistics.median(firsts) * 1000, 1) if firsts else None,
             "reply_final_p50_ms": round(statistics.median(finals) * 1000, 1) if finals else None}
 
@@ -119,13 +133,64 @@ def tick_run(n_bots: int, n_agents: int, duration: float) -> dict[str, Any]:
             load = json.loads(lines[-1]) if lines else {}
             return {"tick_p50_ms": stats.get("tick_p50_ms"), "tick_p99_ms": stats.get("tick_p99_ms"),
                     "tick_max_ms": stats.get("tick_max_ms"), "clients": stats.get("clients"),
-                    "bots_disconnects": load.get("disconnects"), "ack_p99_ms": load.get("ack_p99_ms"), **talk}
+                    "bots_disconnects": load.get("disconnects"), "ack_p99_ms": load.get("ack_p99_ms"),
+                    "lines": (stats.get("agents") or {}).get("lines"), **talk}
         finally:
             proc.terminate()
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def model_share(lines: dict[str, int] | None, cached: bool = False) -> float | None:
+    """Lines the model worded for this line (alone or with draft sentences for lost facts), of
+    all lines; with ``cached``, also lines said in a wording it gave the same draft before."""
+    if not lines or not lines.get("total"):
+        return None
+    worded = lines.get("model", 0) + lines.get("mixed", 0) + (lines.get("cached", 0) if cached else 0)
+    return round(worded / lines["total"], 3)
+
+
+def quiet_run(n_lines: int) -> dict[str, Any]:
+    """One fresh server with the stationed agents and no crowd; one person talks with their
+    companion, a line at a time, ``n_lines`` lines."""
+    from client.load import fetch_server_stats
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, url = start_server(Path(tmp), "guide,barista", {})
+        try:
+            per_line = 4.0                                      # about: the reply and a pause
+            talk = asyncio.run(talkers(url, 1, time.monotonic() + n_lines * per_line, pause=0.5))
+            stats = fetch_server_stats(url) or {}
+            agents = stats.get("agents") or {}
+            return {**talk, "lines": agents.get("lines"), "server_first_word_p50_ms": agents.get("first_word_p50_ms")}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def phrasing_part(n: int) -> dict[str, Any]:
+    """Today's phrasing and the frozen one before it, on the same drafts, in this process."""
+    from world.agents.brain import LocalBrain
+    from world.bench.brain_speed import measure_phrasing
+    # The baseline brain as it was: repeat penalties on, llama-cpp-python's own prefix reuse only.
+    old = LocalBrain(repeat_penalty=1.3, frequency_penalty=0.2, presence_penalty=0.1, prefix_states=False)
+    new = LocalBrain()
+    try:
+        base = await measure_phrasing(old, n, baseline=True)
+        now = await measure_phrasing(new, n)
+    finally:
+        await old.close()
+        await new.close()
+    out = {f"phrasing_{k}": v for k, v in now.items()}
+    out.update({f"baseline_{k}": v for k, v in base.items()})
+    if base["first_word_p50_ms"]:
+        out["first_word_p50_ratio"] = round(now["first_word_p50_ms"] / base["first_word_p50_ms"], 2)
+    out["prompt_prefix"] = dict(new.prefix)
+    return out
 
 
 async def brain_part(prompts: int) -> dict[str, Any]:
@@ -148,6 +213,13 @@ def run(args: argparse.Namespace) -> int:
     res: dict[str, Any] = {}
     console.print("[bold]brain[/] (local SmolLM2-135M, 1 generation at a time)")
     res.update(asyncio.run(brain_part(args.prompts)))
+    console.print(f"[bold]phrasing[/]: {args.lines} drafts, today's checked streaming and the baseline before it")
+    res.update(asyncio.run(phrasing_part(args.lines)))
+    console.print(f"[bold]quiet[/]: one person and their companion, {args.lines} lines")
+    quiet = quiet_run(args.lines)
+    res.update(quiet_first_word_p50_ms=quiet.get("reply_first_p50_ms"), quiet_replies=quiet.get("replies"),
+               quiet_lines=quiet.get("lines"), quiet_model_share=model_share(quiet.get("lines")),
+               quiet_bad_partials=quiet.get("replies_bad_partials"))
     with tempfile.TemporaryDirectory() as tmp:
         res["retrieval_ms_10k"] = round(asyncio.run(bench_retrieval(tmp)), 3)
     if not args.skip_tick:
@@ -158,8 +230,11 @@ def run(args: argparse.Namespace) -> int:
         res.update(tick_p99_ms_idle=idle["tick_p99_ms"], tick_p99_ms_agents=busy["tick_p99_ms"],
                    tick_p50_ms_idle=idle["tick_p50_ms"], tick_p50_ms_agents=busy["tick_p50_ms"],
                    agent_replies=busy.get("replies"), agent_reply_timeouts=busy.get("reply_timeouts"),
-                   agent_replies_as_drafted=busy.get("replies_as_drafted"),
-                   agent_first_chunk_p50_ms=busy.get("reply_first_p50_ms"),
+                   agent_replies_unstreamed=busy.get("replies_unstreamed"),
+                   agent_bad_partials=busy.get("replies_bad_partials"),
+                   load_lines=busy.get("lines"), load_model_share=model_share(busy.get("lines")),
+                   load_model_share_with_kept=model_share(busy.get("lines"), cached=True),
+                   agent_first_word_p50_ms=busy.get("reply_first_p50_ms"),
                    agent_final_p50_ms=busy.get("reply_final_p50_ms"),
                    bots_disconnects=[idle.get("bots_disconnects"), busy.get("bots_disconnects")])
         if idle["tick_p99_ms"] and busy["tick_p99_ms"]:
