@@ -10,12 +10,13 @@ import inspect
 import math
 
 from client.bot import Bot
-from tests.agents.test_agents_live import agent, walk
+from tests.agents.test_agents_live import agent
 from tests.conftest import aio, running_server, until
 from tests.server.test_moderation import make_admin
 from world.agents import agent as agent_module
 from world.agents.brain import ScriptedBrain
 from world.space import chat
+from world.bench.eval_agents import walk     # around the plaza's boxes, as a person steers
 from world.space.realm import now_ms
 
 DRAFT = "The Cafe is north-east of here. The Garden is north-west of here. The Stage is north of here."
