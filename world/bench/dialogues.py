@@ -433,7 +433,11 @@ def summary(results: list[DialogueResult], lines: dict[str, int] | None = None) 
         "first_checked_word_p50_ms": round(statistics.median(firsts), 1) if firsts else None,
     }
     if lines and lines.get("total"):
-        out["model_phrased_share"] = round(lines.get("model", 0) / lines["total"], 3)
+        # Worded by the model: alone, or with the draft's sentences added for facts it lost.
+        # `verbatim` (a model line identical to the draft) and `cached` (an earlier checked
+        # wording reused while the model was busy) are reported, not counted.
+        out["model_phrased_share"] = round((lines.get("model", 0) + lines.get("mixed", 0)) / lines["total"], 3)
+        out["lines"] = {k: lines.get(k, 0) for k in ("total", "model", "mixed", "verbatim", "cached", "draft", "busy")}
     by_agent: dict[str, list[int]] = {}
     for r in results:
         by_agent.setdefault(r.dialogue.agent, [0, 0])

@@ -17,8 +17,9 @@ A real server (WebSockets on 127.0.0.1, SQLite in a data directory) with the cho
   dialogues_correct       expected, world/bench/dialogues.py), each with a new account: how many
                           were answered right in every step
   bad_partials            replies whose streamed partials carried a word the final lacks
-  model_phrased_share     of the agents' lines in the dialogues, the share the model phrased
-                          (the rest were said as the logic's draft)
+  model_phrased_share     of the agents' lines in the dialogues, the share the model worded
+                          (alone or with draft sentences for facts it lost; `lines` has the
+                          breakdown; the rest were said as the logic's draft)
   first_checked_word_p50_ms  from a line to the agent's first words (partial or final), median
 """
 
