@@ -239,3 +239,14 @@ def test_every_kind_of_line_has_a_reply():
         "can I change my order", "an americano please", "that's all", "yes", "no", "thanks", "hi", "bye", "hmm")}
     assert len(kinds) == 20
     assert all(callable(getattr(Barista, f"_{k}", None)) for k in kinds)
+
+
+def test_one_item_on_two_lines_makes_the_whole_list_the_fact():
+    """A wording of 'a latte and a latte with vanilla syrup' that drops the plain latte kept
+    every single-item fact ('latte', 'vanilla syrup') and passed: seen with the local model."""
+    from world.agents.orders import line_facts
+    from world.agents.wording import has_fact
+    lines = [O.Line("latte", 1, []), O.Line("latte", 1, ["vanilla syrup"])]
+    (fact,) = line_facts(CAT, lines)
+    assert not has_fact("Your order so far: a latte with vanilla syrup, a 7.30.", fact)
+    assert has_fact("Your order so far: a latte and a latte with vanilla syrup, 7.30.", fact)

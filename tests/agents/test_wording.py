@@ -58,6 +58,9 @@ REFUSED = [
     ("No problem. Ask me if you need anything.", [], "DRAFT: No problem. Draft over."),
     ("You're welcome!", [], "As an AI, you're welcome!"),
     ("That's the Fountain, about 12 m away.", ["Fountain"], "The Fountain is about 12 m away, persona."),
+    # seen in agora talk with the local model
+    ("Your order so far: a latte and a latte with vanilla syrup, 7.30.", ["7.30"],
+     "The latte and the latte with vanilla syrup, a 7.30."),
 ]
 
 

@@ -438,7 +438,12 @@ def stored_summary(catalog: Catalog, items: list[dict]) -> str:
 def line_facts(catalog: Catalog, lines: list[Line]) -> list[str]:
     """The words a phrasing of these lines must keep, as the summary says them: each item with
     its count and the options said before it ("2 warmed croissants", "double espresso"), and
-    each option said after it ("oat milk")."""
+    each option said after it ("oat milk"). When one item is on two lines ("a latte and a
+    latte with vanilla syrup"), its name alone is found in either, so a wording that drops
+    one line would pass: then the whole list, as the summary says it, is the fact."""
+    items = [ln.item for ln in lines]
+    if len(set(items)) < len(items):
+        return [lines_summary(catalog, lines)]
     out: list[str] = []
     for ln in lines:
         before = [o for o in ln.options if o in ADJECTIVES]

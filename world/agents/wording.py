@@ -409,7 +409,12 @@ def check(sentence: str, source: Source, before: Sequence[str] = ()) -> str | No
     content = [w for w in ws if w not in FUNCTION and w not in FILLER]
     if len(ws) >= 6 and len(content) < len(ws) / 4:
         return "garbled"                     # mostly glue words
+    if _ARTICLE_NUMBER.search(t) and not _ARTICLE_NUMBER.search(source.text):
+        return "garbled"                     # "a 7.30": an article on a price or a count
     return None
+
+
+_ARTICLE_NUMBER = re.compile(r"\b(?:a|an)\s+\d", re.IGNORECASE)
 
 
 def acceptable(text: str, facts: Iterable[str] = (), *, source: str | None = None) -> bool:
