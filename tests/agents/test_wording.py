@@ -61,6 +61,7 @@ REFUSED = [
     # seen in agora talk with the local model
     ("Your order so far: a latte and a latte with vanilla syrup, 7.30.", ["7.30"],
      "The latte and the latte with vanilla syrup, a 7.30."),
+    ("So that's an espresso, 2.20 in total.", ["2.20"], "A espresso is 2.20 in total."),
 ]
 
 

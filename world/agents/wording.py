@@ -411,10 +411,13 @@ def check(sentence: str, source: Source, before: Sequence[str] = ()) -> str | No
         return "garbled"                     # mostly glue words
     if _ARTICLE_NUMBER.search(t) and not _ARTICLE_NUMBER.search(source.text):
         return "garbled"                     # "a 7.30": an article on a price or a count
+    if _A_VOWEL.search(t) and not _A_VOWEL.search(source.text):
+        return "garbled"                     # "A espresso": a slip the draft never makes
     return None
 
 
 _ARTICLE_NUMBER = re.compile(r"\b(?:a|an)\s+\d", re.IGNORECASE)
+_A_VOWEL = re.compile(r"\ba\s+[aeio]", re.IGNORECASE)
 
 
 def acceptable(text: str, facts: Iterable[str] = (), *, source: str | None = None) -> bool:
